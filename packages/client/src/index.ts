@@ -1,0 +1,63 @@
+/**
+ * `@sandpool/client`: the TypeScript SDK of sandpool, pre-warmed and hardened code-execution
+ * sandboxes for AI agents. Zero runtime dependencies.
+ *
+ * ```ts
+ * import { Sandbox } from '@sandpool/client';
+ *
+ * await using sandbox = await Sandbox.create(); // SANDPOOL_URL, default http://127.0.0.1:5000
+ * const result = await sandbox.exec('whoami');
+ * console.log(result.stdout); // sandboxuser
+ * ```
+ *
+ * @packageDocumentation
+ */
+export {
+  Sandbox,
+  DEFAULT_CREATE_TIMEOUT_MS,
+  type ExecBatchOptions,
+  type ExecOptions,
+  type FileData,
+  type FileOptions,
+  type ReadFileOptions,
+  type ReadFormat,
+  type SandboxConnectOptions,
+  type SandboxCreateOptions,
+} from './sandbox.js';
+export { SandpoolClient, type CallOptions } from './sandpool-client.js';
+export {
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  DEFAULT_URL,
+  type ConnectionOptions,
+} from './http-transport.js';
+export {
+  AuthError,
+  CapacityError,
+  ConnectionError,
+  FileNotFoundError,
+  InvalidPathError,
+  InvalidRequestError,
+  PayloadTooLargeError,
+  RuntimeUnavailableError,
+  SandboxError,
+  SessionLostError,
+  SessionNotFoundError,
+  type ApiErrorCode,
+  type CapacityErrorOptions,
+  type ClientErrorCode,
+  type SandboxErrorCode,
+  type SandboxErrorOptions,
+} from './errors.js';
+export type {
+  DownloadFileResult,
+  ExecEvent,
+  ExecExitEvent,
+  ExecResult,
+  ExecStderrEvent,
+  ExecStdoutEvent,
+  FileEntry,
+  FileType,
+  HealthStatus,
+  SessionInfo,
+  WriteFileResult,
+} from './types.js';
