@@ -1,0 +1,173 @@
+import { hostname } from 'node:os';
+import { SandpoolError } from '../errors/sandpool-error.js';
+
+/**
+ * Every worker setting, with its environment variable, CLI flag and default in one table.
+ * The README's configuration table is printed from it (`sandpool serve --help` shows it too).
+ */
+export interface WorkerConfig {
+  host: string;
+  port: number;
+  workerId: string;
+  apiKey: string | undefined;
+  allowInsecureBind: boolean;
+  image: string;
+  poolSize: number;
+  poolMin: number;
+  poolMax: number;
+  poolRefillConcurrency: number;
+  maxSessions: number;
+  memoryMb: number;
+  cpus: number;
+  pidsLimit: number;
+  network: string;
+  homeSizeMb: number;
+  tmpSizeMb: number;
+  sessionTtlSeconds: number;
+  maxSessionTtlSeconds: number;
+  execTimeoutMs: number;
+  maxExecTimeoutMs: number;
+  outputLimitBytes: number;
+  uploadLimitBytes: number;
+  reapIntervalMs: number;
+  poolCheckIntervalMs: number;
+  logLevel: string;
+}
+
+type Kind = 'string' | 'int' | 'number' | 'boolean';
+
+interface Setting<K extends keyof WorkerConfig> {
+  key: K;
+  env: string;
+  flag: string;
+  kind: Kind;
+  description: string;
+  /** The default, or a function of the settings already read (the worker id depends on the port). */
+  fallback: WorkerConfig[K] | ((partial: Partial<WorkerConfig>) => WorkerConfig[K]);
+  /** Shown in docs instead of the computed default. */
+  defaultLabel?: string;
+}
+
+type AnySetting = { [K in keyof WorkerConfig]: Setting<K> }[keyof WorkerConfig];
+
+const MiB = 1024 * 1024;
+
+export const WORKER_SETTINGS: readonly AnySetting[] = [
+  { key: 'host', env: 'SANDPOOL_HOST', flag: '--host', kind: 'string', fallback: '127.0.0.1', description: 'Address to listen on. A non-loopback address needs an API key (or --allow-insecure-bind).' },
+  { key: 'port', env: 'SANDPOOL_PORT', flag: '--port', kind: 'int', fallback: 5000, description: 'TCP port to listen on.' },
+  { key: 'workerId', env: 'SANDPOOL_WORKER_ID', flag: '--worker-id', kind: 'string', fallback: (p) => defaultWorkerId(p.port ?? 5000), defaultLabel: '`<hostname>-<port>`', description: 'Names this worker in labels, logs and Redis; stable across restarts so leftovers can be removed.' },
+  { key: 'apiKey', env: 'SANDPOOL_API_KEY', flag: '--api-key', kind: 'string', fallback: undefined, defaultLabel: 'unset', description: 'When set, every route but /health needs `Authorization: Bearer <key>`.' },
+  { key: 'allowInsecureBind', env: 'SANDPOOL_ALLOW_INSECURE_BIND', flag: '--allow-insecure-bind', kind: 'boolean', fallback: false, description: 'Allow listening on a non-loopback address without an API key.' },
+  { key: 'image', env: 'SANDPOOL_IMAGE', flag: '--image', kind: 'string', fallback: 'sandpool/sandbox:latest', description: 'Sandbox image (built by `sandpool image build`).' },
+  { key: 'poolSize', env: 'SANDPOOL_POOL_SIZE', flag: '--pool-size', kind: 'int', fallback: 5, description: 'Warm containers kept ready.' },
+  { key: 'poolMin', env: 'SANDPOOL_POOL_MIN', flag: '--pool-min', kind: 'int', fallback: 2, description: 'Below this many warm containers the worker reports itself degraded in /health.' },
+  { key: 'poolMax', env: 'SANDPOOL_POOL_MAX', flag: '--pool-max', kind: 'int', fallback: 20, description: 'Upper bound for --pool-size.' },
+  { key: 'poolRefillConcurrency', env: 'SANDPOOL_POOL_REFILL_CONCURRENCY', flag: '--pool-refill-concurrency', kind: 'int', fallback: 2, description: 'Containers started at once while refilling.' },
+  { key: 'maxSessions', env: 'SANDPOOL_MAX_SESSIONS', flag: '--max-sessions', kind: 'int', fallback: 20, description: 'Sessions this worker holds at once; past it, 503 capacity_exhausted.' },
+  { key: 'memoryMb', env: 'SANDPOOL_MEMORY_MB', flag: '--memory-mb', kind: 'int', fallback: 512, description: 'Memory per sandbox in MiB (swap equals memory: none).' },
+  { key: 'cpus', env: 'SANDPOOL_CPUS', flag: '--cpus', kind: 'number', fallback: 0.5, description: 'CPUs per sandbox.' },
+  { key: 'pidsLimit', env: 'SANDPOOL_PIDS_LIMIT', flag: '--pids-limit', kind: 'int', fallback: 256, description: 'Processes per sandbox.' },
+  { key: 'network', env: 'SANDPOOL_NETWORK', flag: '--network', kind: 'string', fallback: 'none', description: 'Docker network mode of sandboxes; anything but `none` is an explicit opt-in.' },
+  { key: 'homeSizeMb', env: 'SANDPOOL_HOME_SIZE_MB', flag: '--home-size-mb', kind: 'int', fallback: 256, description: 'Size of the tmpfs home (/home/sandboxuser) in MiB.' },
+  { key: 'tmpSizeMb', env: 'SANDPOOL_TMP_SIZE_MB', flag: '--tmp-size-mb', kind: 'int', fallback: 64, description: 'Size of the tmpfs /tmp in MiB.' },
+  { key: 'sessionTtlSeconds', env: 'SANDPOOL_SESSION_TTL_SECONDS', flag: '--session-ttl-seconds', kind: 'int', fallback: 3600, description: 'Session lifetime when the request names none.' },
+  { key: 'maxSessionTtlSeconds', env: 'SANDPOOL_MAX_SESSION_TTL_SECONDS', flag: '--max-session-ttl-seconds', kind: 'int', fallback: 86400, description: 'Largest ttl_seconds a request may ask for.' },
+  { key: 'execTimeoutMs', env: 'SANDPOOL_EXEC_TIMEOUT_MS', flag: '--exec-timeout-ms', kind: 'int', fallback: 60000, description: 'Exec timeout when the request names none.' },
+  { key: 'maxExecTimeoutMs', env: 'SANDPOOL_MAX_EXEC_TIMEOUT_MS', flag: '--max-exec-timeout-ms', kind: 'int', fallback: 3600000, description: 'Largest timeout_ms a request may ask for.' },
+  { key: 'outputLimitBytes', env: 'SANDPOOL_OUTPUT_LIMIT_BYTES', flag: '--output-limit-bytes', kind: 'int', fallback: 1 * MiB, description: 'Cap on each of stdout and stderr kept per exec; past it, `truncated: true`.' },
+  { key: 'uploadLimitBytes', env: 'SANDPOOL_UPLOAD_LIMIT_BYTES', flag: '--upload-limit-bytes', kind: 'int', fallback: 100 * MiB, description: 'Largest file upload; past it, 413 payload_too_large.' },
+  { key: 'reapIntervalMs', env: 'SANDPOOL_REAP_INTERVAL_MS', flag: '--reap-interval-ms', kind: 'int', fallback: 5000, description: 'How often expired sessions are ended.' },
+  { key: 'poolCheckIntervalMs', env: 'SANDPOOL_POOL_CHECK_INTERVAL_MS', flag: '--pool-check-interval-ms', kind: 'int', fallback: 15000, description: 'How often idle pooled containers are checked and dead ones replaced.' },
+  { key: 'logLevel', env: 'SANDPOOL_LOG_LEVEL', flag: '--log-level', kind: 'string', fallback: 'info', description: 'pino log level (trace, debug, info, warn, error, silent).' },
+];
+
+export function defaultWorkerId(port: number): string {
+  const host = hostname().toLowerCase().replace(/[^a-z0-9-]+/g, '-').slice(0, 40) || 'worker';
+  return `${host}-${port}`;
+}
+
+/** Turns one raw value (from a flag or the environment) into the setting's type. */
+export function parseSettingValue(setting: AnySetting, raw: string | boolean): unknown {
+  const source = `${setting.flag} / ${setting.env}`;
+  switch (setting.kind) {
+    case 'string':
+      return String(raw);
+    case 'boolean': {
+      if (typeof raw === 'boolean') return raw;
+      const v = raw.trim().toLowerCase();
+      if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+      if (['0', 'false', 'no', 'off', ''].includes(v)) return false;
+      throw configError(`${source} must be true or false, got "${raw}"`);
+    }
+    case 'int': {
+      const n = Number(raw);
+      if (!Number.isSafeInteger(n) || n < 0) {
+        throw configError(`${source} must be a whole number ≥ 0, got "${String(raw)}"`);
+      }
+      return n;
+    }
+    case 'number': {
+      const n = Number(raw);
+      if (!Number.isFinite(n) || n <= 0) {
+        throw configError(`${source} must be a number > 0, got "${String(raw)}"`);
+      }
+      return n;
+    }
+  }
+}
+
+/**
+ * Resolves the worker's configuration: a flag wins over the environment, which wins over the
+ * default. `flags` is keyed by setting key (as commander gives it).
+ */
+export function loadWorkerConfig(
+  flags: Partial<Record<keyof WorkerConfig, string | boolean>> = {},
+  env: NodeJS.ProcessEnv = process.env,
+): WorkerConfig {
+  const config: Partial<Record<keyof WorkerConfig, unknown>> = {};
+  for (const setting of WORKER_SETTINGS) {
+    const raw = flags[setting.key] ?? env[setting.env];
+    if (raw !== undefined && raw !== '') {
+      config[setting.key] = parseSettingValue(setting, raw);
+    } else {
+      const fallback = setting.fallback;
+      config[setting.key] =
+        typeof fallback === 'function' ? fallback(config as Partial<WorkerConfig>) : fallback;
+    }
+  }
+  const result = config as WorkerConfig;
+  validateWorkerConfig(result);
+  return result;
+}
+
+function configError(message: string): SandpoolError {
+  return new SandpoolError('invalid_request', `configuration: ${message}`);
+}
+
+export function validateWorkerConfig(c: WorkerConfig): void {
+  const problems: string[] = [];
+  if (c.port > 65535) problems.push(`--port ${c.port} is not a TCP port`);
+  if (c.poolMin > c.poolMax) problems.push(`--pool-min (${c.poolMin}) exceeds --pool-max (${c.poolMax})`);
+  if (c.poolSize > c.poolMax) problems.push(`--pool-size (${c.poolSize}) exceeds --pool-max (${c.poolMax})`);
+  if (c.poolRefillConcurrency < 1) problems.push('--pool-refill-concurrency must be at least 1');
+  if (c.maxSessions < 1) problems.push('--max-sessions must be at least 1');
+  if (c.memoryMb < 16) problems.push('--memory-mb must be at least 16');
+  if (c.pidsLimit < 8) problems.push('--pids-limit must be at least 8');
+  if (c.sessionTtlSeconds < 1 || c.sessionTtlSeconds > c.maxSessionTtlSeconds) {
+    problems.push('--session-ttl-seconds must be between 1 and --max-session-ttl-seconds');
+  }
+  if (c.execTimeoutMs < 1 || c.execTimeoutMs > c.maxExecTimeoutMs) {
+    problems.push('--exec-timeout-ms must be between 1 and --max-exec-timeout-ms');
+  }
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/.test(c.workerId)) {
+    problems.push(`--worker-id "${c.workerId}" must be 1-63 letters, digits, '.', '_' or '-'`);
+  }
+  if (c.apiKey !== undefined && c.apiKey.length < 16) {
+    problems.push('--api-key must be at least 16 characters');
+  }
+  if (problems.length > 0) throw configError(problems.join('; '));
+}
+
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}

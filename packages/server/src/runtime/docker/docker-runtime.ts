@@ -1,0 +1,143 @@
+import Docker from 'dockerode';
+import { SandpoolError } from '../../errors/sandpool-error.js';
+import type {
+  Sandbox,
+  SandboxLabels,
+  SandboxRuntime,
+  SandboxSpec,
+  SandboxSummary,
+} from '../sandbox-runtime.js';
+import { DockerSandbox, removeContainer } from './docker-sandbox.js';
+import { translateDockerError } from './docker-errors.js';
+
+/** How every sandbox container is confined (SECURITY.md's defaults come from the worker config). */
+export interface DockerSandboxLimits {
+  image: string;
+  memoryMb: number;
+  cpus: number;
+  pidsLimit: number;
+  /** Docker network mode; `none` unless the operator opts in. */
+  network: string;
+  homeSizeMb: number;
+  tmpSizeMb: number;
+}
+
+export interface DockerRuntimeOptions {
+  limits: DockerSandboxLimits;
+  /** Defaults to the engine named by DOCKER_HOST or the local socket. */
+  docker?: Docker;
+  /** Engine calls that take longer than this fail as `runtime_unavailable`. */
+  pingTimeoutMs?: number;
+}
+
+const HOME = '/home/sandboxuser';
+const MiB = 1024 * 1024;
+
+/** The Docker Engine API adapter of the runtime interface: the only place that speaks Docker. */
+export class DockerRuntime implements SandboxRuntime {
+  private readonly docker: Docker;
+  private readonly limits: DockerSandboxLimits;
+  private readonly pingTimeoutMs: number;
+
+  constructor(options: DockerRuntimeOptions) {
+    this.docker = options.docker ?? new Docker();
+    this.limits = options.limits;
+    this.pingTimeoutMs = options.pingTimeoutMs ?? 3000;
+  }
+
+  async create(spec: SandboxSpec): Promise<Sandbox> {
+    const { limits } = this;
+    let container: Docker.Container;
+    try {
+      container = await this.docker.createContainer({
+        Image: limits.image,
+        Cmd: ['sleep', 'infinity'],
+        User: '1000:1000',
+        WorkingDir: HOME,
+        Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
+        Labels: spec.labels,
+        NetworkDisabled: limits.network === 'none',
+        StopTimeout: 1,
+        HostConfig: {
+          NetworkMode: limits.network,
+          CapDrop: ['ALL'],
+          Privileged: false,
+          SecurityOpt: ['no-new-privileges:true'],
+          Memory: limits.memoryMb * MiB,
+          MemorySwap: limits.memoryMb * MiB,
+          NanoCpus: Math.round(limits.cpus * 1e9),
+          PidsLimit: limits.pidsLimit,
+          ReadonlyRootfs: true,
+          Tmpfs: {
+            [HOME]: `rw,nosuid,nodev,size=${limits.homeSizeMb}m,uid=1000,gid=1000,mode=0755`,
+            '/tmp': `rw,nosuid,nodev,size=${limits.tmpSizeMb}m,mode=1777`,
+          },
+          Init: true,
+          LogConfig: { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '1' } },
+          RestartPolicy: { Name: 'no' },
+        },
+      });
+    } catch (error) {
+      if ((error as { statusCode?: number }).statusCode === 404) {
+        throw new SandpoolError(
+          'runtime_unavailable',
+          `The sandbox image ${limits.image} is missing; build it with \`npx sandpool image build\`.`,
+          30,
+          { cause: error },
+        );
+      }
+      throw translateDockerError(error, 'creating a sandbox');
+    }
+    try {
+      await container.start();
+    } catch (error) {
+      await removeContainer(container).catch(() => undefined);
+      throw translateDockerError(error, 'starting a sandbox');
+    }
+    return new DockerSandbox(container, container.id, spec.labels);
+  }
+
+  async list(labels: SandboxLabels): Promise<SandboxSummary[]> {
+    try {
+      const found = await this.docker.listContainers({
+        all: true,
+        filters: { label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) },
+      });
+      return found.map((c) => ({ id: c.Id, labels: c.Labels, running: c.State === 'running' }));
+    } catch (error) {
+      throw translateDockerError(error, 'listing sandboxes');
+    }
+  }
+
+  /** A handle on a box this runtime created earlier (for re-adoption after a restart). */
+  attach(summary: SandboxSummary): Sandbox {
+    return new DockerSandbox(this.docker.getContainer(summary.id), summary.id, summary.labels);
+  }
+
+  async remove(id: string): Promise<void> {
+    await removeContainer(this.docker.getContainer(id));
+  }
+
+  async ping(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.docker.ping(),
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () => reject(Object.assign(new Error('ping timed out'), { code: 'ETIMEDOUT' })),
+            this.pingTimeoutMs,
+          );
+        }),
+      ]);
+    } catch (error) {
+      throw translateDockerError(error, 'answering a ping');
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async close(): Promise<void> {
+    // dockerode keeps no connections open between requests.
+  }
+}
