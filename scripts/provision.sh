@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# Makes sure a Docker engine answers and the sandbox image exists; safe to run again and again.
+# Used by `npm run up`, by .ci/run and by humans. Expects `npm ci && npm run build` to have run.
+#
+#   bash scripts/provision.sh [--redis] [--force-image]
+#
+#   --redis        also install redis-server (Debian package; not started: tests start their own)
+#   --force-image  rebuild the sandbox image even when it is up to date
+#
+# With no engine answering, on Debian as root it installs docker.io and starts dockerd in the
+# background (pid in /var/run/sandpool-dockerd.pid, log in /var/log/sandpool-dockerd.log).
+set -euo pipefail
+
+readonly PIDFILE=/var/run/sandpool-dockerd.pid
+readonly LOGFILE=/var/log/sandpool-dockerd.log
+readonly READY_TIMEOUT_S=${SANDPOOL_DOCKERD_TIMEOUT_S:-60}
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+readonly REPO_ROOT
+
+say() { echo "provision: $*"; }
+die() {
+  echo "provision: error: $*" >&2
+  exit 1
+}
+
+with_redis=0
+image_args=()
+for arg in "$@"; do
+  case $arg in
+    --redis) with_redis=1 ;;
+    --force-image) image_args+=(--force) ;;
+    -h | --help)
+      sed -n '2,11s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+      exit 0
+      ;;
+    *) die "unknown option $arg (see --help)" ;;
+  esac
+done
+
+engine_answers() {
+  command -v docker >/dev/null 2>&1 && timeout 10 docker info >/dev/null 2>&1
+}
+
+engine_version() {
+  local version
+  version=$(timeout 10 docker version --format '{{.Server.Version}}' 2>/dev/null) || version=''
+  echo "${version:-unknown}"
+}
+
+is_debian_root() {
+  [[ $(id -u) -eq 0 && -r /etc/debian_version ]] && command -v apt-get >/dev/null 2>&1
+}
+
+package_installed() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'
+}
+
+apt_updated=0
+# Installs the Debian packages that are missing; `apt-get update` only when something is.
+apt_install() {
+  local missing=() pkg
+  for pkg in "$@"; do
+    package_installed "$pkg" || missing+=("$pkg")
+  done
+  ((${#missing[@]} > 0)) || return 0
+  if ((apt_updated == 0)); then
+    say "apt-get update"
+    apt-get update -qq
+    apt_updated=1
+  fi
+  say "installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+    >/dev/null
+}
+
+# Installs packages without letting their maintainer scripts start services (policy-rc.d 101),
+# unless the machine already has a policy of its own.
+apt_install_no_start() {
+  local policy=/usr/sbin/policy-rc.d
+  if [[ -e $policy ]]; then
+    apt_install "$@"
+    return
+  fi
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  local status=0
+  apt_install "$@" || status=$?
+  rm -f "$policy"
+  return "$status"
+}
+
+# True while the process runs; a zombie (killed, not yet reaped by a lax init) counts as gone.
+process_alive() {
+  local state
+  state=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ -n $state && $state != Z && $state != X ]]
+}
+
+# The pid in FILE if that process is alive and is COMMAND; a pid file from a killed run may name a
+# pid the kernel has since given to something else.
+live_pid() {
+  local file=$1 command=$2 pid
+  [[ -r $file ]] || return 1
+  pid=$(tr -dc '0-9' <"$file")
+  [[ -n $pid ]] && process_alive "$pid" || return 1
+  [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$command" ]] || return 1
+  echo "$pid"
+}
+
+remove_if_stale() {
+  local file=$1 command=$2
+  if [[ -e $file ]] && ! live_pid "$file" "$command" >/dev/null; then
+    say "removing stale $file"
+    rm -f "$file"
+  fi
+}
+
+fail_with_log() {
+  echo "provision: error: $*" >&2
+  if [[ -r $LOGFILE ]]; then
+    echo "provision: last lines of $LOGFILE:" >&2
+    tail -n 30 "$LOGFILE" >&2
+  fi
+  exit 1
+}
+
+# Waits until `docker info` answers; stops early when the dockerd with pid $1 dies.
+wait_for_engine() {
+  local pid=$1 deadline=$((SECONDS + READY_TIMEOUT_S))
+  until engine_answers; do
+    if ! process_alive "$pid"; then
+      fail_with_log "dockerd (pid $pid) exited before the engine answered"
+    fi
+    if ((SECONDS >= deadline)); then
+      fail_with_log "dockerd (pid $pid) did not answer within ${READY_TIMEOUT_S} s"
+    fi
+    sleep 0.5
+  done
+}
+
+start_dockerd() {
+  local pid file
+  # A dockerd that is alive but not answering yet (another provision run, a slow start): wait for
+  # it instead of starting a second one, which would fight it for the socket.
+  for file in "$PIDFILE" /var/run/docker.pid; do
+    if pid=$(live_pid "$file" dockerd); then
+      say "dockerd (pid $pid) is starting; waiting for it"
+      wait_for_engine "$pid"
+      return
+    fi
+  done
+  remove_if_stale "$PIDFILE" dockerd
+  remove_if_stale /var/run/docker.pid dockerd
+  # dockerd's own containerd, and the system one; dockerd trusts a pid file it finds there.
+  remove_if_stale /var/run/docker/containerd/containerd.pid containerd
+  remove_if_stale /run/containerd/containerd.pid containerd
+
+  say "starting dockerd (log: $LOGFILE)"
+  mkdir -p "$(dirname "$LOGFILE")"
+  # setsid: the engine outlives this script and is not killed with the caller's process group.
+  setsid dockerd --pidfile "$PIDFILE" >>"$LOGFILE" 2>&1 </dev/null &
+  pid=$!
+  wait_for_engine "$pid"
+}
+
+ensure_engine() {
+  if engine_answers; then
+    return
+  fi
+  if ! is_debian_root; then
+    if [[ $(id -u) -ne 0 ]] && [[ -r /etc/debian_version ]]; then
+      die "no Docker engine answers; run this script as root to install docker.io and start it, or install and start a Docker engine yourself (and make sure this user may use it)"
+    fi
+    die "no Docker engine answers; install Docker Engine (20.10 or newer) and start it, then run this again"
+  fi
+  apt_install docker.io
+  # On a machine with systemd the package's own service may already be up.
+  if engine_answers; then
+    return
+  fi
+  start_dockerd
+}
+
+ensure_built_cli() {
+  local cli=$REPO_ROOT/packages/server/dist/cli/main.js
+  if [[ ! -f $cli ]]; then
+    die "$cli is missing; run \`npm ci && npm run build\` in $REPO_ROOT first"
+  fi
+  command -v node >/dev/null 2>&1 || die "node is not on PATH; install Node.js 20.12 or newer"
+}
+
+main() {
+  ensure_engine
+  say "docker engine ready ($(engine_version))"
+
+  if is_debian_root; then
+    # debootstrap makes the local base when no registry can provide debian:bookworm-slim.
+    apt_install debootstrap debian-archive-keyring
+  fi
+  if ((with_redis == 1)); then
+    if command -v redis-server >/dev/null 2>&1; then
+      say "redis-server present ($(redis-server --version | grep -o 'v=[0-9.]*' || true))"
+    elif is_debian_root; then
+      apt_install_no_start redis-server
+      say "redis-server installed"
+    else
+      die "redis-server is missing; install it (Debian: apt-get install redis-server)"
+    fi
+  fi
+
+  ensure_built_cli
+  say "sandbox image"
+  (cd "$REPO_ROOT" && node packages/server/dist/cli/main.js image build "${image_args[@]}")
+}
+
+main
