@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerClientCommands } from './client-commands.js';
 import { registerImageCommand } from './image-command.js';
 import { registerServeCommand } from './serve-command.js';
 
@@ -11,6 +12,7 @@ const program = new Command('sandpool')
 
 registerServeCommand(program);
 // Further commands register here, one line each.
+registerClientCommands(program);
 registerImageCommand(program);
 
 await program.parseAsync(process.argv);
