@@ -15,4 +15,10 @@ registerServeCommand(program);
 registerClientCommands(program);
 registerImageCommand(program);
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  // One line a person can act on; the stack helps nobody here.
+  process.stderr.write(`sandpool: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+}

@@ -30,9 +30,10 @@ export interface ExecRequest {
   signal?: AbortSignal;
 }
 
+/** Receivers of a command's output; a returned promise holds the output back until it settles. */
 export interface ExecSinks {
-  onStdout(chunk: Buffer): void;
-  onStderr(chunk: Buffer): void;
+  onStdout(chunk: Buffer): void | Promise<void>;
+  onStderr(chunk: Buffer): void | Promise<void>;
 }
 
 export interface ExecOutcome {

@@ -1,0 +1,46 @@
+import { Command, Option } from 'commander';
+import { WORKER_SETTINGS, loadWorkerConfig, type WorkerConfig } from '../config/worker-config.js';
+import { Worker } from '../worker/worker.js';
+
+/** `sandpool serve`: one worker on this host's Docker engine. */
+export function registerServeCommand(program: Command): void {
+  const serve = program
+    .command('serve')
+    .description('Run a worker: a warm pool of hardened sandboxes behind the HTTP API')
+    .addHelpText(
+      'after',
+      '\nEvery flag has an environment variable (shown with its default).\n\nExamples:\n  sandpool serve\n  sandpool serve --port 5001 --pool-size 10\n  SANDPOOL_API_KEY=$(openssl rand -hex 24) sandpool serve --host 0.0.0.0',
+    );
+  for (const setting of WORKER_SETTINGS) {
+    const placeholder = setting.kind === 'boolean' ? '' : ` <${setting.kind === 'string' ? 'value' : 'n'}>`;
+    const fallback = setting.defaultLabel ?? (typeof setting.fallback === 'function' ? '' : String(setting.fallback));
+    serve.addOption(
+      new Option(`${setting.flag}${placeholder}`, `${setting.description} [${setting.env}, default ${fallback}]`),
+    );
+  }
+  serve.action(async (flags: Partial<Record<keyof WorkerConfig, string | boolean>>) => {
+    const config = loadWorkerConfig(flags);
+    const worker = await Worker.create(config, { onProgress: (line) => process.stdout.write(`${line}\n`) });
+    const url = await worker.listen();
+    process.stdout.write(`sandpool worker ${config.workerId} listening on ${url}\n`);
+
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      process.stdout.write(`${signal}: stopping; removing sandboxes...\n`);
+      worker.close().then(
+        () => {
+          process.stdout.write('stopped\n');
+          process.exit(0);
+        },
+        (error: unknown) => {
+          process.stderr.write(`error while stopping: ${String(error)}\n`);
+          process.exit(1);
+        },
+      );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}

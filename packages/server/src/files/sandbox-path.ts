@@ -1,0 +1,31 @@
+import { posix } from 'node:path';
+import { SandpoolError } from '../errors/sandpool-error.js';
+
+export const SANDBOX_HOME = '/home/sandboxuser';
+/** The only places a sandbox can write: its tmpfs home and /tmp. */
+export const WRITABLE_ROOTS = [SANDBOX_HOME, '/tmp'] as const;
+
+const MAX_PATH_BYTES = 4096;
+
+/**
+ * Resolves a client's path to an absolute one inside the sandbox's writable roots. Relative paths
+ * are under the home. Throws `invalid_path` for empty paths, NUL bytes, and anything that escapes.
+ */
+export function resolveSandboxPath(raw: string | undefined, { allowRoot = true } = {}): string {
+  if (raw === undefined || raw.length === 0) {
+    throw invalidPath('The path is empty; pass ?path=<file>, relative to /home/sandboxuser or absolute under it or /tmp.');
+  }
+  if (raw.includes('\0')) throw invalidPath('The path contains a NUL byte.');
+  if (Buffer.byteLength(raw) > MAX_PATH_BYTES) throw invalidPath(`The path is longer than ${MAX_PATH_BYTES} bytes.`);
+  const absolute = posix.normalize(raw.startsWith('/') ? raw : `${SANDBOX_HOME}/${raw}`).replace(/(.)\/+$/, '$1');
+  const root = WRITABLE_ROOTS.find((r) => absolute === r || absolute.startsWith(`${r}/`));
+  if (!root) {
+    throw invalidPath(`${raw} resolves to ${absolute}, outside the sandbox's writable roots (${WRITABLE_ROOTS.join(', ')}).`);
+  }
+  if (!allowRoot && absolute === root) throw invalidPath(`${absolute} is a root of the sandbox and cannot be the target here.`);
+  return absolute;
+}
+
+function invalidPath(message: string): SandpoolError {
+  return new SandpoolError('invalid_path', message);
+}

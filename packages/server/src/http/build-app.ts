@@ -1,0 +1,74 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { SandpoolError } from '../errors/sandpool-error.js';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { ExecService } from '../exec/exec-service.js';
+import type { FileService } from '../files/file-service.js';
+import type { SessionManager } from '../sessions/session-manager.js';
+import { createBearerCheck } from './auth.js';
+import { installErrorHandling } from './error-handler.js';
+import { execRoutes } from './routes/exec-routes.js';
+import { fileRoutes } from './routes/file-routes.js';
+import { serviceRoutes, type HealthReport } from './routes/service-routes.js';
+import { sessionRoutes } from './routes/session-routes.js';
+
+export interface AppServices {
+  sessions: SessionManager;
+  exec: ExecService;
+  files: FileService;
+  health: () => Promise<HealthReport>;
+  registry: Registry;
+  log: Logger;
+  apiKey: string | undefined;
+  uploadLimitBytes: number;
+}
+
+/** Routes that answer without a key, so probes and load balancers need no secret. */
+const PUBLIC_ROUTES = new Set(['/health']);
+
+/** Builds the worker's HTTP application. It never listens: the server (or a test) does. */
+export async function buildApp(services: AppServices): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: services.log as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 16 * 1024 * 1024,
+    // Unknown fields are an error (not silently dropped), and types are not coerced.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  installErrorHandling(app);
+
+  // An empty body means "no options" (`curl -X POST .../create_session` works as in the seed).
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    const text = String(body);
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(new SandpoolError('invalid_request', 'The body is not valid JSON.'), undefined);
+    }
+  });
+  app.addHook('preValidation', async (request) => {
+    if (request.body === undefined && request.method === 'POST') request.body = {};
+  });
+
+  if (services.apiKey !== undefined) {
+    const check = createBearerCheck(services.apiKey);
+    app.addHook('onRequest', async (request) => {
+      if (!PUBLIC_ROUTES.has(request.routeOptions.url ?? '')) check(request.headers.authorization);
+    });
+  }
+
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+
+  await app.register(sessionRoutes, { sessions: services.sessions });
+  await app.register(execRoutes, { exec: services.exec });
+  await app.register(fileRoutes, { files: services.files, uploadLimitBytes: services.uploadLimitBytes });
+  await app.register(serviceRoutes, { health: services.health, registry: services.registry });
+  return app;
+}

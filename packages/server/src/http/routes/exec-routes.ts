@@ -1,0 +1,73 @@
+import { PassThrough } from 'node:stream';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { SandpoolError } from '../../errors/sandpool-error.js';
+import type { ExecEvent, ExecInput, ExecService } from '../../exec/exec-service.js';
+import { ExecBody, ExecResult, SeedExecuteBody, SessionParams } from '../schemas.js';
+
+const NDJSON = 'application/x-ndjson';
+
+function toInput(body: ExecBody): ExecInput {
+  return {
+    command: body.command,
+    argv: body.argv,
+    cwd: body.cwd,
+    env: body.env,
+    stdin: body.stdin,
+    timeoutMs: body.timeout_ms,
+  };
+}
+
+/** Aborts when the client goes away before the answer is complete, so its command is killed. */
+function abortOnDisconnect(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort();
+  });
+  return controller.signal;
+}
+
+export const execRoutes: FastifyPluginAsyncTypebox<{ exec: ExecService }> = async (app, { exec }) => {
+  const handle = async (request: FastifyRequest, reply: FastifyReply, sessionId: string, body: ExecBody) => {
+    const input = toInput(body);
+    const signal = abortOnDisconnect(reply);
+    if (!(request.headers.accept ?? '').includes(NDJSON)) {
+      return exec.run(sessionId, input, signal);
+    }
+    exec.check(sessionId, input); // Fail with a status while headers can still say so.
+    const out = new PassThrough();
+    const emit = async (event: ExecEvent | { type: 'error'; error: unknown }) => {
+      // Waiting for the client to read keeps a fast command from filling the worker's memory.
+      if (!out.write(`${JSON.stringify(event)}\n`) && !out.destroyed) {
+        await new Promise<void>((resolve) => {
+          out.once('drain', resolve);
+          out.once('close', resolve);
+        });
+      }
+    };
+    exec
+      .stream(sessionId, input, emit, signal)
+      .catch(async (error: unknown) => {
+        const failure =
+          error instanceof SandpoolError
+            ? error
+            : new SandpoolError('runtime_unavailable', `The command could not finish: ${String(error)}`);
+        request.log.warn({ err: error }, 'exec stream failed');
+        await emit({ type: 'error', error: failure.toBody().error });
+      })
+      .finally(() => out.end());
+    return reply.header('content-type', NDJSON).header('cache-control', 'no-store').send(out);
+  };
+
+  app.post(
+    '/v1/sessions/:id/exec',
+    { schema: { params: SessionParams, body: ExecBody, response: { 200: ExecResult } } },
+    async (request, reply) => handle(request, reply, request.params.id, request.body),
+  );
+
+  // The seed's route: the session travels in the body.
+  app.post('/execute', { schema: { body: SeedExecuteBody, response: { 200: ExecResult } } }, async (request, reply) => {
+    const { session_id: sessionId, ...body } = request.body;
+    return handle(request, reply, sessionId, body);
+  });
+};

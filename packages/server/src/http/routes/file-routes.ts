@@ -1,0 +1,66 @@
+import { PassThrough, Transform } from 'node:stream';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { SandpoolError } from '../../errors/sandpool-error.js';
+import type { FileService } from '../../files/file-service.js';
+import { PathQuery, SessionParams } from '../schemas.js';
+
+/** Passes bytes through until `limitBytes`, then fails with 413 instead of reading on. */
+function sizeLimit(limitBytes: number): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      seen += chunk.length;
+      if (seen > limitBytes) {
+        callback(new SandpoolError('payload_too_large', `The upload exceeds the limit of ${limitBytes} bytes (SANDPOOL_UPLOAD_LIMIT_BYTES).`));
+      } else {
+        callback(null, chunk);
+      }
+    },
+  });
+}
+
+export const fileRoutes: FastifyPluginAsyncTypebox<{ files: FileService; uploadLimitBytes: number }> = async (
+  app,
+  { files, uploadLimitBytes },
+) => {
+  // Uploads are raw bytes of any type: hand the request stream through unparsed, never buffered.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+
+  const schema = { params: SessionParams, querystring: PathQuery };
+
+  app.put('/v1/sessions/:id/files', { schema }, async (request, reply) => {
+    const declared = Number(request.headers['content-length'] ?? 0);
+    if (declared > uploadLimitBytes) {
+      throw new SandpoolError('payload_too_large', `The upload (${declared} bytes) exceeds the limit of ${uploadLimitBytes} bytes (SANDPOOL_UPLOAD_LIMIT_BYTES).`);
+    }
+    const limited = request.raw.pipe(sizeLimit(uploadLimitBytes));
+    request.raw.once('error', (error) => limited.destroy(error));
+    const written = await files.write(request.params.id, request.query.path, limited);
+    return reply.code(201).send(written);
+  });
+
+  app.get('/v1/sessions/:id/files', { schema }, async (request, reply) => {
+    const file = await files.open(request.params.id, request.query.path);
+    const body = new PassThrough();
+    file.pipeTo(body).then(
+      () => body.end(),
+      (error: unknown) => {
+        request.log.warn({ err: error }, 'file download failed midway');
+        body.destroy(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+    reply.header('content-type', 'application/octet-stream');
+    if (file.stat.type === 'file') reply.header('content-length', String(file.stat.size));
+    return reply.send(body);
+  });
+
+  app.get('/v1/sessions/:id/files/list', { schema }, async (request) => ({
+    entries: await files.list(request.params.id, request.query.path),
+  }));
+
+  app.delete('/v1/sessions/:id/files', { schema }, async (request, reply) => {
+    await files.remove(request.params.id, request.query.path);
+    return reply.code(204).send();
+  });
+};

@@ -1,0 +1,81 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+/** Request and response schemas of the public API; the route types come from them. */
+
+const NoNul = '^[^\\u0000]*$';
+const EnvName = '^[A-Za-z_][A-Za-z0-9_]*$';
+
+export const EnvSchema = Type.Record(Type.String({ pattern: EnvName, maxLength: 256 }), Type.String({ pattern: NoNul, maxLength: 32768 }), {
+  maxProperties: 256,
+  description: 'Environment variables',
+});
+
+export const MetadataSchema = Type.Record(Type.String({ minLength: 1, maxLength: 128 }), Type.String({ maxLength: 1024 }), {
+  maxProperties: 64,
+  description: 'Free-form labels the client attaches to a session',
+});
+
+export const CreateSessionBody = Type.Object(
+  {
+    ttl_seconds: Type.Optional(Type.Integer({ minimum: 1 })),
+    env: Type.Optional(EnvSchema),
+    metadata: Type.Optional(MetadataSchema),
+  },
+  { additionalProperties: false },
+);
+export type CreateSessionBody = Static<typeof CreateSessionBody>;
+
+export const KeepAliveBody = Type.Object(
+  { ttl_seconds: Type.Optional(Type.Integer({ minimum: 1 })) },
+  { additionalProperties: false },
+);
+export type KeepAliveBody = Static<typeof KeepAliveBody>;
+
+export const SessionParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
+export type SessionParams = Static<typeof SessionParams>;
+
+export const SessionView = Type.Object({
+  session_id: Type.String(),
+  worker_id: Type.String(),
+  created_at: Type.String(),
+  expires_at: Type.String(),
+  metadata: Type.Record(Type.String(), Type.String()),
+});
+
+const execFields = {
+  command: Type.Optional(Type.String({ pattern: NoNul, maxLength: 1024 * 1024 })),
+  argv: Type.Optional(Type.Array(Type.String({ pattern: NoNul, maxLength: 1024 * 1024 }), { minItems: 1, maxItems: 4096 })),
+  cwd: Type.Optional(Type.String({ pattern: NoNul, maxLength: 4096 })),
+  env: Type.Optional(EnvSchema),
+  stdin: Type.Optional(Type.String({ maxLength: 8 * 1024 * 1024 })),
+  timeout_ms: Type.Optional(Type.Integer({ minimum: 1 })),
+};
+
+export const ExecBody = Type.Object(execFields, { additionalProperties: false });
+export type ExecBody = Static<typeof ExecBody>;
+
+/** The seed's `POST /execute`: the exec body plus the session it runs in. */
+export const SeedExecuteBody = Type.Object(
+  { session_id: Type.String({ minLength: 1, maxLength: 128 }), ...execFields },
+  { additionalProperties: false },
+);
+export type SeedExecuteBody = Static<typeof SeedExecuteBody>;
+
+export const ExecResult = Type.Object({
+  stdout: Type.String(),
+  stderr: Type.String(),
+  exit_code: Type.Integer(),
+  duration_ms: Type.Integer(),
+  timed_out: Type.Boolean(),
+  truncated: Type.Boolean(),
+});
+
+export const PathQuery = Type.Object(
+  { path: Type.String({ description: 'Relative to /home/sandboxuser, or absolute under it or /tmp' }) },
+  { additionalProperties: false },
+);
+export type PathQuery = Static<typeof PathQuery>;
+
+export const ErrorResponse = Type.Object({
+  error: Type.Object({ code: Type.String(), message: Type.String() }),
+});

@@ -1,0 +1,223 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { SandpoolError } from '../errors/sandpool-error.js';
+import type { WorkerMetrics } from '../metrics/worker-metrics.js';
+import type { SandboxPool } from '../pool/sandbox-pool.js';
+import type { Sandbox, SandboxRuntime } from '../runtime/sandbox-runtime.js';
+import type { Clock } from './clock.js';
+
+export type SessionState = 'active' | 'lost' | 'closing';
+
+export interface Session {
+  readonly id: string;
+  readonly sandbox: Sandbox;
+  readonly createdAt: number;
+  expiresAt: number;
+  readonly env: Record<string, string>;
+  readonly metadata: Record<string, string>;
+  state: SessionState;
+}
+
+/** What the API shows of a session. */
+export interface SessionView {
+  session_id: string;
+  worker_id: string;
+  created_at: string;
+  expires_at: string;
+  metadata: Record<string, string>;
+}
+
+export interface CreateSessionInput {
+  ttlSeconds?: number;
+  env?: Record<string, string>;
+  metadata?: Record<string, string>;
+}
+
+export interface SessionManagerOptions {
+  workerId: string;
+  runtime: SandboxRuntime;
+  pool: SandboxPool;
+  /** Labels every container of this worker carries; used to find dead session containers. */
+  workerLabels: Record<string, string>;
+  maxSessions: number;
+  defaultTtlSeconds: number;
+  maxTtlSeconds: number;
+  reapIntervalMs: number;
+  clock: Clock;
+  log: Logger;
+  metrics: WorkerMetrics;
+}
+
+/** How long a lost session still answers 410 instead of 404, so clients learn what happened. */
+const LOST_TOMBSTONE_MS = 10 * 60 * 1000;
+
+/** Owns this worker's sessions: creation from the pool, expiry, loss detection and teardown. */
+export class SessionManager {
+  private readonly sessions = new Map<string, Session>();
+  private readonly lost = new Map<string, { reason: string; until: number }>();
+  private creating = 0;
+  private reapTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(private readonly options: SessionManagerOptions) {}
+
+  get activeCount(): number {
+    let n = 0;
+    for (const s of this.sessions.values()) if (s.state === 'active') n++;
+    return n;
+  }
+
+  start(): void {
+    this.reapTimer = setInterval(() => void this.reap(), this.options.reapIntervalMs);
+    this.reapTimer.unref();
+  }
+
+  async create(input: CreateSessionInput): Promise<Session> {
+    const { options } = this;
+    if (this.closed) throw new SandpoolError('capacity_exhausted', 'This worker is shutting down; retry on another.', 5);
+    if (this.sessions.size + this.creating >= options.maxSessions) {
+      options.metrics.capacityRejections.inc();
+      throw new SandpoolError(
+        'capacity_exhausted',
+        `This worker holds its limit of ${options.maxSessions} sessions; close one or retry later.`,
+        2,
+      );
+    }
+    const ttlSeconds = this.checkTtl(input.ttlSeconds ?? options.defaultTtlSeconds);
+    const stop = options.metrics.sessionCreateSeconds.startTimer();
+    this.creating++;
+    const id = newSessionId();
+    let sandbox: Sandbox;
+    try {
+      ({ sandbox } = await options.pool.claim({ 'sandpool.session': id }));
+    } finally {
+      this.creating--;
+    }
+    if (this.closed) {
+      await sandbox.destroy().catch(() => undefined);
+      throw new SandpoolError('capacity_exhausted', 'This worker is shutting down; retry on another.', 5);
+    }
+    const now = options.clock.now();
+    const session: Session = {
+      id,
+      sandbox,
+      createdAt: now,
+      expiresAt: now + ttlSeconds * 1000,
+      env: input.env ?? {},
+      metadata: input.metadata ?? {},
+      state: 'active',
+    };
+    this.sessions.set(id, session);
+    options.metrics.sessionsCreated.inc();
+    stop();
+    options.log.info({ sessionId: id, containerId: sandbox.id }, 'session created');
+    return session;
+  }
+
+  /** The live session, or `session_not_found` / `session_lost`. */
+  get(id: string): Session {
+    const session = this.sessions.get(id);
+    if (session?.state === 'active') return session;
+    const lost = this.lost.get(id);
+    if (lost) throw new SandpoolError('session_lost', `Session ${id} is lost: ${lost.reason}. Create a new session.`);
+    throw new SandpoolError('session_not_found', `No session ${id} on this worker; it was closed, expired or never existed.`);
+  }
+
+  list(): Session[] {
+    return [...this.sessions.values()].filter((s) => s.state === 'active');
+  }
+
+  keepAlive(id: string, ttlSeconds: number | undefined): Session {
+    const session = this.get(id);
+    session.expiresAt = this.options.clock.now() + this.checkTtl(ttlSeconds ?? this.options.defaultTtlSeconds) * 1000;
+    return session;
+  }
+
+  /** Ends a session and destroys its container before resolving. */
+  async delete(id: string): Promise<void> {
+    const session = this.get(id);
+    await this.end(session, 'deleted');
+  }
+
+  /**
+   * Marks a session lost when its container turns out to be gone (an exec found it dead), so later
+   * requests answer 410 at once.
+   */
+  async markLost(id: string, reason: string): Promise<void> {
+    const session = this.sessions.get(id);
+    if (!session || session.state !== 'active') return;
+    session.state = 'lost';
+    this.lost.set(id, { reason, until: this.options.clock.now() + LOST_TOMBSTONE_MS });
+    this.sessions.delete(id);
+    this.options.metrics.sessionsEnded.inc({ reason: 'lost' });
+    this.options.log.warn({ sessionId: id, containerId: session.sandbox.id, reason }, 'session lost');
+    await session.sandbox.destroy().catch(() => undefined);
+    this.options.pool.refill();
+  }
+
+  view(session: Session): SessionView {
+    return {
+      session_id: session.id,
+      worker_id: this.options.workerId,
+      created_at: new Date(session.createdAt).toISOString(),
+      expires_at: new Date(session.expiresAt).toISOString(),
+      metadata: session.metadata,
+    };
+  }
+
+  /** Ends every session; safe to call twice. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.reapTimer);
+    await Promise.allSettled([...this.sessions.values()].map((s) => this.end(s, 'shutdown')));
+  }
+
+  /** Ends expired sessions and finds the ones whose container died behind the worker's back. */
+  async reap(): Promise<void> {
+    const now = this.options.clock.now();
+    for (const [id, tomb] of this.lost) if (tomb.until <= now) this.lost.delete(id);
+    const expired = [...this.sessions.values()].filter((s) => s.state === 'active' && s.expiresAt <= now);
+    await Promise.allSettled(expired.map((s) => this.end(s, 'expired')));
+    if (this.sessions.size === 0) return;
+    let running: Set<string>;
+    try {
+      const listed = await this.options.runtime.list(this.options.workerLabels);
+      running = new Set(listed.filter((c) => c.running).map((c) => c.id));
+    } catch {
+      return; // The engine did not answer; /health reports it.
+    }
+    for (const session of [...this.sessions.values()]) {
+      if (session.state === 'active' && !running.has(session.sandbox.id)) {
+        await this.markLost(session.id, 'its container stopped or was removed outside the worker');
+      }
+    }
+  }
+
+  private async end(session: Session, reason: 'deleted' | 'expired' | 'shutdown'): Promise<void> {
+    if (session.state === 'closing') return;
+    session.state = 'closing';
+    try {
+      await session.sandbox.destroy();
+    } finally {
+      this.sessions.delete(session.id);
+      this.options.metrics.sessionsEnded.inc({ reason });
+      this.options.log.info({ sessionId: session.id, containerId: session.sandbox.id, reason }, 'session ended');
+    }
+  }
+
+  private checkTtl(ttlSeconds: number): number {
+    if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > this.options.maxTtlSeconds) {
+      throw new SandpoolError(
+        'invalid_request',
+        `ttl_seconds must be a whole number from 1 to ${this.options.maxTtlSeconds}, got ${ttlSeconds}.`,
+      );
+    }
+    return ttlSeconds;
+  }
+}
+
+/** 128 random bits, URL-safe: ids cannot be guessed. */
+export function newSessionId(): string {
+  return `sb_${randomBytes(16).toString('hex')}`;
+}

@@ -1,0 +1,198 @@
+import type { FastifyInstance } from 'fastify';
+import { pino, type Logger } from 'pino';
+import { isLoopbackHost, type WorkerConfig } from '../config/worker-config.js';
+import { SandpoolError } from '../errors/sandpool-error.js';
+import { ExecService } from '../exec/exec-service.js';
+import { FileService } from '../files/file-service.js';
+import { buildApp } from '../http/build-app.js';
+import type { HealthReport } from '../http/routes/service-routes.js';
+import { WorkerMetrics } from '../metrics/worker-metrics.js';
+import { SandboxPool } from '../pool/sandbox-pool.js';
+import { DockerRuntime } from '../runtime/docker/docker-runtime.js';
+import type { SandboxRuntime } from '../runtime/sandbox-runtime.js';
+import { systemClock, type Clock } from '../sessions/clock.js';
+import { SessionManager } from '../sessions/session-manager.js';
+
+export const VERSION = '0.1.0';
+
+export interface WorkerDependencies {
+  log?: Logger;
+  /** Defaults to the Docker adapter configured from `config`. */
+  runtime?: SandboxRuntime;
+  clock?: Clock;
+  /** Called once per warm container at start-up (`container 3/5 ready`). */
+  onProgress?: (line: string) => void;
+}
+
+type WorkerState = 'starting' | 'running' | 'closing' | 'closed';
+
+/** One worker: a Docker engine, its pool, its sessions and the HTTP API over them. */
+export class Worker {
+  private state: WorkerState = 'starting';
+  private closing: Promise<void> | undefined;
+  private readonly startedAt = Date.now();
+
+  private constructor(
+    readonly config: WorkerConfig,
+    readonly app: FastifyInstance,
+    readonly sessions: SessionManager,
+    readonly pool: SandboxPool,
+    private readonly runtime: SandboxRuntime,
+    readonly log: Logger,
+  ) {}
+
+  /** Labels on every container this worker creates. */
+  static labelsFor(workerId: string): Record<string, string> {
+    return { 'sandpool.managed': 'true', 'sandpool.worker': workerId };
+  }
+
+  /**
+   * Checks the engine, removes what an earlier run of this worker id left behind, warms the pool
+   * and builds the app. Call `listen()` next.
+   */
+  static async create(config: WorkerConfig, deps: WorkerDependencies = {}): Promise<Worker> {
+    if (!isLoopbackHost(config.host) && config.apiKey === undefined && !config.allowInsecureBind) {
+      throw new SandpoolError(
+        'invalid_request',
+        `Refusing to listen on ${config.host} without an API key: set SANDPOOL_API_KEY (or pass --allow-insecure-bind if the network is trusted).`,
+      );
+    }
+    const log = deps.log ?? pino({ level: config.logLevel }).child({ workerId: config.workerId });
+    const progress = deps.onProgress ?? ((line: string) => log.info(line));
+    const runtime =
+      deps.runtime ??
+      new DockerRuntime({
+        limits: {
+          image: config.image,
+          memoryMb: config.memoryMb,
+          cpus: config.cpus,
+          pidsLimit: config.pidsLimit,
+          network: config.network,
+          homeSizeMb: config.homeSizeMb,
+          tmpSizeMb: config.tmpSizeMb,
+        },
+      });
+    await runtime.ping();
+    const labels = Worker.labelsFor(config.workerId);
+
+    const leftovers = await runtime.list(labels);
+    if (leftovers.length > 0) {
+      progress(`removing ${leftovers.length} container(s) left by an earlier run of ${config.workerId}`);
+      await Promise.allSettled(leftovers.map((c) => runtime.remove(c.id)));
+    }
+
+    let sessions: SessionManager | undefined;
+    let pool: SandboxPool | undefined;
+    const metrics = new WorkerMetrics({
+      poolIdle: () => pool?.idleCount ?? 0,
+      activeSessions: () => sessions?.activeCount ?? 0,
+    });
+    pool = new SandboxPool({
+      runtime,
+      labels,
+      size: config.poolSize,
+      refillConcurrency: config.poolRefillConcurrency,
+      checkIntervalMs: config.poolCheckIntervalMs,
+      log,
+      metrics,
+    });
+    sessions = new SessionManager({
+      workerId: config.workerId,
+      runtime,
+      pool,
+      workerLabels: labels,
+      maxSessions: config.maxSessions,
+      defaultTtlSeconds: config.sessionTtlSeconds,
+      maxTtlSeconds: config.maxSessionTtlSeconds,
+      reapIntervalMs: config.reapIntervalMs,
+      clock: deps.clock ?? systemClock,
+      log,
+      metrics,
+    });
+    const exec = new ExecService({
+      sessions,
+      defaultTimeoutMs: config.execTimeoutMs,
+      maxTimeoutMs: config.maxExecTimeoutMs,
+      outputLimitBytes: config.outputLimitBytes,
+      metrics,
+    });
+
+    const warmStart = performance.now();
+    progress(`warming pool with ${config.poolSize} container(s) from ${config.image}...`);
+    await pool.warm((ready, total) => progress(`container ${ready}/${total} ready`));
+    const seconds = ((performance.now() - warmStart) / 1000).toFixed(1);
+    if (pool.idleCount < config.poolSize) {
+      progress(`pool has ${pool.idleCount}/${config.poolSize} containers after ${seconds} s (${pool.lastError ?? 'unknown error'}); retrying in the background`);
+    } else {
+      progress(`pool ready: ${pool.idleCount} container(s) in ${seconds} s`);
+    }
+    sessions.start();
+
+    const ownPool = pool;
+    const ownSessions = sessions;
+    let worker: Worker | undefined;
+    const health = async (): Promise<HealthReport> => {
+      const report = {
+        worker_id: config.workerId,
+        pool_size: ownPool.idleCount,
+        pool_target: ownPool.targetSize,
+        pool_starting: ownPool.startingCount,
+        pool_min: config.poolMin,
+        active_sessions: ownSessions.activeCount,
+        max_sessions: config.maxSessions,
+        version: VERSION,
+        uptime_seconds: Math.round((Date.now() - (worker?.startedAt ?? Date.now())) / 1000),
+      };
+      try {
+        await runtime.ping();
+      } catch (error) {
+        return { status: 'unhealthy', reason: error instanceof Error ? error.message : String(error), ...report };
+      }
+      return {
+        status: 'healthy',
+        ...report,
+        ...(ownPool.idleCount < config.poolMin && ownPool.lastError ? { pool_error: ownPool.lastError } : {}),
+      };
+    };
+
+    const app = await buildApp({
+      sessions,
+      exec,
+      files: new FileService(sessions),
+      health,
+      registry: metrics.registry,
+      log,
+      apiKey: config.apiKey,
+      uploadLimitBytes: config.uploadLimitBytes,
+    });
+    worker = new Worker(config, app, sessions, pool, runtime, log);
+    return worker;
+  }
+
+  /** Starts listening; resolves to the URL clients use. */
+  async listen(): Promise<string> {
+    await this.app.listen({ host: this.config.host, port: this.config.port });
+    this.state = 'running';
+    const address = this.app.server.address();
+    const port = typeof address === 'object' && address ? address.port : this.config.port;
+    const host = this.config.host.includes(':') ? `[${this.config.host}]` : this.config.host;
+    return `http://${host}:${port}`;
+  }
+
+  /** Stops taking requests, then destroys every session and pooled container. Safe to call twice. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.state = 'closing';
+      await this.app.close();
+      await this.sessions.close();
+      await this.pool.close();
+      await this.runtime.close();
+      this.state = 'closed';
+    })();
+    return this.closing;
+  }
+
+  get status(): WorkerState {
+    return this.state;
+  }
+}

@@ -1,0 +1,100 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWorker, type TestWorker } from './support/worker-harness.js';
+import { call, createSession, exec } from './support/http.js';
+
+// The abuse classes of SECURITY.md, each through the public API against a real engine.
+describe('a sandbox contains what runs in it', () => {
+  let w: TestWorker;
+  let session: string;
+
+  before(async () => {
+    w = await startWorker({ poolSize: 2, tmpSizeMb: 16, homeSizeMb: 32 });
+    session = await createSession(w.url);
+  });
+  after(() => w.close());
+
+  test('commands run as sandboxuser, uid 1000, with python3', async () => {
+    const r = await exec(w.url, session, { command: 'whoami; id -u; id -g; python3 -c "print(6*7)"' });
+    assert.equal(r.stdout, 'sandboxuser\n1000\n1000\n42\n');
+    assert.equal(r.exit_code, 0);
+  });
+
+  test('no capabilities, no new privileges, seccomp on', async () => {
+    const r = await exec(w.url, session, { command: 'grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status' });
+    assert.match(r.stdout, /CapEff:\s+0000000000000000/);
+    assert.match(r.stdout, /NoNewPrivs:\s+1/);
+    assert.match(r.stdout, /Seccomp:\s+2/);
+  });
+
+  test('only the loopback interface exists', async () => {
+    const r = await exec(w.url, session, { command: 'ls /sys/class/net' });
+    assert.deepEqual(r.stdout.trim().split(/\s+/), ['lo']);
+  });
+
+  test('no docker socket, no host secrets in the environment', async () => {
+    const r = await exec(w.url, session, {
+      command: 'ls -la /var/run/docker.sock /run/docker.sock 2>&1; env',
+    });
+    assert.doesNotMatch(r.stdout, /srw.*docker\.sock/);
+    assert.doesNotMatch(r.stdout, /SANDPOOL_|DOCKER_HOST|API_KEY/);
+  });
+
+  test('the root filesystem is read-only and the home fills up at its tmpfs size', async () => {
+    const root = await exec(w.url, session, { command: 'touch /usr/x 2>&1; echo rc=$?' });
+    assert.match(root.stdout, /Read-only file system/);
+    const fill = await exec(w.url, session, {
+      command: 'dd if=/dev/zero of=/home/sandboxuser/fill bs=1M count=100 2>&1; echo rc=$?; rm -f /home/sandboxuser/fill',
+      timeout_ms: 30_000,
+    });
+    assert.match(fill.stdout, /No space left on device/);
+    assert.match(fill.stdout, /rc=1/);
+  });
+
+  test('a memory bomb is killed with 137 and the session keeps working', async () => {
+    const r = await exec(w.url, session, {
+      command: 'python3 -c "b = bytearray()\nwhile True: b.extend(bytearray(16 * 1024 * 1024))"',
+      timeout_ms: 60_000,
+    });
+    assert.equal(r.exit_code, 137);
+    assert.equal(r.timed_out, false);
+    const after = await exec(w.url, session, { command: 'echo alive' });
+    assert.equal(after.stdout, 'alive\n');
+  });
+
+  test('a fork bomb hits the process limit, stays inside its session, and ends with it', async () => {
+    const bombed = await createSession(w.url);
+    const r = await exec(w.url, bombed, { command: "bash -c ':(){ :|:& };:'", timeout_ms: 3000 });
+    assert.ok(r.duration_ms < 10_000);
+    const inside = await exec(w.url, bombed, { command: 'echo still here', timeout_ms: 3000 });
+    assert.ok(inside.timed_out || /fork|Resource temporarily unavailable/i.test(inside.stderr) || inside.stdout === 'still here\n');
+    // The worker and the other sessions are unaffected.
+    assert.equal((await call(w.url, 'GET', '/health')).status, 200);
+    assert.equal((await exec(w.url, session, { command: 'echo fine' })).stdout, 'fine\n');
+    const closed = await call(w.url, 'DELETE', `/v1/sessions/${bombed}`);
+    assert.equal(closed.status, 204);
+  });
+
+  test('output floods are capped and marked truncated', async () => {
+    const r = await exec(w.url, session, { command: 'yes', timeout_ms: 2000 });
+    assert.equal(r.truncated, true);
+    assert.equal(r.timed_out, true);
+    assert.equal(Buffer.byteLength(r.stdout), 1024 * 1024);
+  });
+
+  test('a timeout kills the whole process group', async () => {
+    const r = await exec(w.url, session, { command: 'sleep 600 & sleep 600', timeout_ms: 1000 });
+    assert.equal(r.timed_out, true);
+    assert.ok(r.duration_ms < 10_000);
+    const ps = await exec(w.url, session, { command: 'ps -eo args=' });
+    assert.doesNotMatch(ps.stdout, /sleep 600/);
+  });
+
+  test('sessions cannot see each other', async () => {
+    const other = await createSession(w.url);
+    await exec(w.url, session, { command: 'echo secret > ~/mine.txt; sleep 30 & echo started' });
+    const seen = await exec(w.url, other, { command: 'ls ~ /tmp; ps -eo args=' });
+    assert.doesNotMatch(seen.stdout, /mine\.txt|sleep 30/);
+    await call(w.url, 'DELETE', `/v1/sessions/${other}`);
+  });
+});
