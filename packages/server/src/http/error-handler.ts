@@ -27,6 +27,9 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (failure.status >= 500) request.log.error({ err: error }, 'request failed');
     else request.log.info({ code: failure.code }, failure.message);
     if (failure.retryAfterSeconds !== undefined) reply.header('Retry-After', String(failure.retryAfterSeconds));
+    // An upload refused midway leaves body bytes on the socket: close it so they are not read as
+    // the next request.
+    if (!request.raw.complete) reply.header('connection', 'close');
     return reply.code(failure.status).send(failure.toBody());
   });
   app.setNotFoundHandler((request, reply) => {

@@ -227,21 +227,29 @@ export class DockerSandbox implements Sandbox {
     const duplex = stream as unknown as Readable & Writable;
     const stdout = new BoundedText(keepBytes);
     const stderr = new BoundedText(keepBytes);
+    let fed = false;
     const feeding = options.stdin
-      ? pipeline(options.stdin, duplex, { end: true }).catch((error: unknown) => {
-          // The process may exit before reading all its input; only a failing source matters.
-          duplex.destroy();
-          throw error;
-        })
+      ? pipeline(options.stdin, duplex, { end: true })
+          .catch((error: unknown) => {
+            // The process may exit before reading all its input; only a failing source matters.
+            duplex.destroy();
+            throw error;
+          })
+          .finally(() => {
+            fed = true;
+          })
       : Promise.resolve();
     const reading = demuxDockerStream(duplex, (kind, payload) => {
       const handler = kind === 'stdout' ? options.onStdout : options.onStderr;
       if (handler) return handler(payload);
       (kind === 'stdout' ? stdout : stderr).append(payload);
       return undefined;
+    }).finally(() => {
+      // The process is gone (for example a full disk ended `cat`): stop feeding it.
+      if (!fed) options.stdin?.destroy();
     });
-    const [fed] = await Promise.allSettled([feeding, reading]);
-    if (fed.status === 'rejected' && options.stdin?.errored) throw fed.reason;
+    const [feedResult] = await Promise.allSettled([feeding, reading]);
+    if (feedResult.status === 'rejected' && options.stdin?.errored) throw feedResult.reason;
     let exitCode: number;
     try {
       exitCode = (await exec.inspect()).ExitCode ?? -1;
