@@ -22,13 +22,27 @@ const args = process.argv.slice(2);
 const named = args.filter((a) => !a.startsWith('--'));
 const unit = testFiles(join(root, 'packages'));
 const blackbox = testFiles(join(root, 'test'));
-const files = named.length > 0 ? named : args.includes('--unit') ? unit : args.includes('--blackbox') ? blackbox : [...unit, ...blackbox];
+const files =
+  named.length > 0
+    ? named
+    : args.includes('--unit')
+      ? unit
+      : args.includes('--blackbox')
+        ? blackbox
+        : [...unit, ...blackbox];
 
 // Two files at once: each black-box file runs its own worker, and this machine has 2 cores.
 const concurrency = process.env.SANDPOOL_TEST_CONCURRENCY ?? '2';
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files],
+  [
+    '--import',
+    'tsx',
+    '--test',
+    `--test-concurrency=${concurrency}`,
+    '--test-reporter=spec',
+    ...files,
+  ],
   { stdio: 'inherit', cwd: root },
 );
 process.exit(result.status ?? 1);

@@ -15,13 +15,17 @@ describe('a sandbox contains what runs in it', () => {
   after(() => w.close());
 
   test('commands run as sandboxuser, uid 1000, with python3', async () => {
-    const r = await exec(w.url, session, { command: 'whoami; id -u; id -g; python3 -c "print(6*7)"' });
+    const r = await exec(w.url, session, {
+      command: 'whoami; id -u; id -g; python3 -c "print(6*7)"',
+    });
     assert.equal(r.stdout, 'sandboxuser\n1000\n1000\n42\n');
     assert.equal(r.exit_code, 0);
   });
 
   test('no capabilities, no new privileges, seccomp on', async () => {
-    const r = await exec(w.url, session, { command: 'grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status' });
+    const r = await exec(w.url, session, {
+      command: 'grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status',
+    });
     assert.match(r.stdout, /CapEff:\s+0000000000000000/);
     assert.match(r.stdout, /NoNewPrivs:\s+1/);
     assert.match(r.stdout, /Seccomp:\s+2/);
@@ -44,7 +48,8 @@ describe('a sandbox contains what runs in it', () => {
     const root = await exec(w.url, session, { command: 'touch /usr/x 2>&1; echo rc=$?' });
     assert.match(root.stdout, /Read-only file system/);
     const fill = await exec(w.url, session, {
-      command: 'dd if=/dev/zero of=/home/sandboxuser/fill bs=1M count=100 2>&1; echo rc=$?; rm -f /home/sandboxuser/fill',
+      command:
+        'dd if=/dev/zero of=/home/sandboxuser/fill bs=1M count=100 2>&1; echo rc=$?; rm -f /home/sandboxuser/fill',
       timeout_ms: 30_000,
     });
     assert.match(fill.stdout, /No space left on device/);
@@ -67,7 +72,11 @@ describe('a sandbox contains what runs in it', () => {
     const r = await exec(w.url, bombed, { command: "bash -c ':(){ :|:& };:'", timeout_ms: 3000 });
     assert.ok(r.duration_ms < 10_000);
     const inside = await exec(w.url, bombed, { command: 'echo still here', timeout_ms: 3000 });
-    assert.ok(inside.timed_out || /fork|Resource temporarily unavailable/i.test(inside.stderr) || inside.stdout === 'still here\n');
+    assert.ok(
+      inside.timed_out ||
+        /fork|Resource temporarily unavailable/i.test(inside.stderr) ||
+        inside.stdout === 'still here\n',
+    );
     // The worker and the other sessions are unaffected.
     assert.equal((await call(w.url, 'GET', '/health')).status, 200);
     assert.equal((await exec(w.url, session, { command: 'echo fine' })).stdout, 'fine\n');

@@ -7,7 +7,8 @@ import { call, createSession, exec } from './support/http.js';
 describe('files move in and out as the sandbox user', () => {
   let w: TestWorker;
   let id: string;
-  const files = (path: string) => `${w.url}/v1/sessions/${id}/files?path=${encodeURIComponent(path)}`;
+  const files = (path: string) =>
+    `${w.url}/v1/sessions/${id}/files?path=${encodeURIComponent(path)}`;
 
   before(async () => {
     w = await startWorker({ poolSize: 1, uploadLimitBytes: 8 * 1024 * 1024 });
@@ -19,13 +20,21 @@ describe('files move in and out as the sandbox user', () => {
     const data = randomBytes(3 * 1024 * 1024 + 17);
     const put = await fetch(files('data/blob.bin'), { method: 'PUT', body: data });
     assert.equal(put.status, 201);
-    assert.deepEqual(await put.json(), { path: '/home/sandboxuser/data/blob.bin', size: data.length });
+    assert.deepEqual(await put.json(), {
+      path: '/home/sandboxuser/data/blob.bin',
+      size: data.length,
+    });
     const got = await fetch(files('data/blob.bin'));
     assert.equal(got.status, 200);
     assert.equal(got.headers.get('content-type'), 'application/octet-stream');
     const back = Buffer.from(await got.arrayBuffer());
-    assert.equal(createHash('sha256').update(back).digest('hex'), createHash('sha256').update(data).digest('hex'));
-    const owner = await exec(w.url, id, { command: 'stat -c %u:%g data/blob.bin; sha256sum data/blob.bin' });
+    assert.equal(
+      createHash('sha256').update(back).digest('hex'),
+      createHash('sha256').update(data).digest('hex'),
+    );
+    const owner = await exec(w.url, id, {
+      command: 'stat -c %u:%g data/blob.bin; sha256sum data/blob.bin',
+    });
     assert.match(owner.stdout, /^1000:1000\n/);
     assert.ok(owner.stdout.includes(createHash('sha256').update(data).digest('hex')));
   });
@@ -37,19 +46,20 @@ describe('files move in and out as the sandbox user', () => {
         controller.close();
       },
     });
-    const put = await fetch(files('/tmp/streamed.txt'), { method: 'PUT', body, duplex: 'half' } as RequestInit);
+    const put = await fetch(files('/tmp/streamed.txt'), { method: 'PUT', body, duplex: 'half' });
     assert.equal(put.status, 201);
-    assert.equal(await (await fetch(files('/tmp/streamed.txt'))).text(), 'line 0\nline 1\nline 2\nline 3\n');
+    assert.equal(
+      await (await fetch(files('/tmp/streamed.txt'))).text(),
+      'line 0\nline 1\nline 2\nline 3\n',
+    );
   });
 
   test('list shows names, types, sizes, modes and times', async () => {
     await fetch(files('listing/a.txt'), { method: 'PUT', body: 'hello' });
     await exec(w.url, id, { command: 'mkdir -p listing/sub && ln -s a.txt listing/link' });
-    const listed = await call<{ entries: { name: string; type: string; size: number; mode: string; mtime: string }[] }>(
-      w.url,
-      'GET',
-      `/v1/sessions/${id}/files/list?path=listing`,
-    );
+    const listed = await call<{
+      entries: { name: string; type: string; size: number; mode: string; mtime: string }[];
+    }>(w.url, 'GET', `/v1/sessions/${id}/files/list?path=listing`);
     assert.equal(listed.status, 200);
     const byName = Object.fromEntries(listed.body.entries.map((e) => [e.name, e]));
     assert.equal(byName['a.txt']?.type, 'file');
@@ -88,7 +98,10 @@ describe('files move in and out as the sandbox user', () => {
     const big = randomBytes(9 * 1024 * 1024);
     const declared = await fetch(files('big.bin'), { method: 'PUT', body: big });
     assert.equal(declared.status, 413);
-    assert.equal(((await declared.json()) as { error: { code: string } }).error.code, 'payload_too_large');
+    assert.equal(
+      ((await declared.json()) as { error: { code: string } }).error.code,
+      'payload_too_large',
+    );
     // Without a length up front the limit is enforced while streaming.
     const chunks = [big.subarray(0, 4 * 1024 * 1024), big.subarray(4 * 1024 * 1024)];
     const streamed = await fetch(files('big.bin'), {
@@ -100,7 +113,7 @@ describe('files move in and out as the sandbox user', () => {
         },
       }),
       duplex: 'half',
-    } as RequestInit);
+    });
     assert.equal(streamed.status, 413);
     const left = await exec(w.url, id, { command: 'ls -a ~ | grep -c big || true' });
     assert.equal(left.stdout.trim(), '0');
@@ -108,7 +121,9 @@ describe('files move in and out as the sandbox user', () => {
 
   test('an upload into a full sandbox fails clearly and keeps the old file', async () => {
     await fetch(files('keep.txt'), { method: 'PUT', body: 'original' });
-    await exec(w.url, id, { command: 'dd if=/dev/zero of=/home/sandboxuser/filler bs=1M count=400 2>/dev/null; true' });
+    await exec(w.url, id, {
+      command: 'dd if=/dev/zero of=/home/sandboxuser/filler bs=1M count=400 2>/dev/null; true',
+    });
     const r = await fetch(files('keep.txt'), { method: 'PUT', body: randomBytes(2 * 1024 * 1024) });
     assert.equal(r.status, 413);
     assert.match(((await r.json()) as { error: { message: string } }).error.message, /no space/i);

@@ -24,13 +24,17 @@ describe('sessions and the pool', () => {
   });
 
   test('create, get, list, keepalive and delete follow the contract', async () => {
-    const created = await call(w.url, 'POST', '/v1/sessions', { ttl_seconds: 120, metadata: { owner: 'test' } });
+    const created = await call(w.url, 'POST', '/v1/sessions', {
+      ttl_seconds: 120,
+      metadata: { owner: 'test' },
+    });
     assert.equal(created.status, 201);
     const id = created.body.session_id as string;
     assert.match(id, /^sb_[0-9a-f]{32}$/);
     assert.equal(created.body.worker_id, w.workerId);
     assert.deepEqual(created.body.metadata, { owner: 'test' });
-    const ttl = Date.parse(created.body.expires_at as string) - Date.parse(created.body.created_at as string);
+    const ttl =
+      Date.parse(created.body.expires_at as string) - Date.parse(created.body.created_at as string);
     assert.equal(ttl, 120_000);
 
     const got = await call(w.url, 'GET', `/v1/sessions/${id}`);
@@ -40,7 +44,9 @@ describe('sessions and the pool', () => {
 
     const kept = await call(w.url, 'POST', `/v1/sessions/${id}/keepalive`, { ttl_seconds: 600 });
     assert.equal(kept.status, 200);
-    assert.ok(Date.parse(kept.body.expires_at as string) > Date.parse(created.body.expires_at as string));
+    assert.ok(
+      Date.parse(kept.body.expires_at as string) > Date.parse(created.body.expires_at as string),
+    );
 
     const deleted = await call(w.url, 'DELETE', `/v1/sessions/${id}`);
     assert.equal(deleted.status, 204);
@@ -62,15 +68,29 @@ describe('sessions and the pool', () => {
     assert.equal(argv.stdout, 'a b|$HOME|');
     const cwd = await exec(w.url, id, { command: 'mkdir -p sub && cd sub && pwd' });
     assert.equal(cwd.stdout, '/home/sandboxuser/sub\n');
-    assert.equal((await exec(w.url, id, { command: 'pwd', cwd: 'sub' })).stdout, '/home/sandboxuser/sub\n');
+    assert.equal(
+      (await exec(w.url, id, { command: 'pwd', cwd: 'sub' })).stdout,
+      '/home/sandboxuser/sub\n',
+    );
     assert.equal((await exec(w.url, id, { command: 'pwd', cwd: '/tmp' })).stdout, '/tmp\n');
-    assert.equal((await exec(w.url, id, { command: 'tr a-z A-Z', stdin: 'shout\n' })).stdout, 'SHOUT\n');
+    assert.equal(
+      (await exec(w.url, id, { command: 'tr a-z A-Z', stdin: 'shout\n' })).stdout,
+      'SHOUT\n',
+    );
     const started = Date.now();
-    const parallel = await Promise.all([1, 2, 3].map((n) => exec(w.url, id, { command: `sleep 1; echo ${n}` })));
-    assert.deepEqual(parallel.map((r) => r.stdout), ['1\n', '2\n', '3\n']);
+    const parallel = await Promise.all(
+      [1, 2, 3].map((n) => exec(w.url, id, { command: `sleep 1; echo ${n}` })),
+    );
+    assert.deepEqual(
+      parallel.map((r) => r.stdout),
+      ['1\n', '2\n', '3\n'],
+    );
     assert.ok(Date.now() - started < 2900, 'three 1 s commands ran one after another');
     const failed = await exec(w.url, id, { command: 'echo out; echo err >&2; exit 7' });
-    assert.deepEqual([failed.stdout, failed.stderr, failed.exit_code, failed.timed_out], ['out\n', 'err\n', 7, false]);
+    assert.deepEqual(
+      [failed.stdout, failed.stderr, failed.exit_code, failed.timed_out],
+      ['out\n', 'err\n', 7, false],
+    );
     await call(w.url, 'DELETE', `/v1/sessions/${id}`);
   });
 
@@ -105,7 +125,11 @@ describe('sessions and the pool', () => {
 
   test('at the session limit, creates answer 503 capacity_exhausted with Retry-After', async () => {
     const ids = await Promise.all([1, 2, 3, 4].map(() => createSession(w.url)));
-    const refused = await call<{ error: { code: string; message: string } }>(w.url, 'POST', '/v1/sessions');
+    const refused = await call<{ error: { code: string; message: string } }>(
+      w.url,
+      'POST',
+      '/v1/sessions',
+    );
     assert.equal(refused.status, 503);
     assert.equal(refused.body.error.code, 'capacity_exhausted');
     assert.ok(Number(refused.headers.get('retry-after')) > 0);
@@ -115,7 +139,16 @@ describe('sessions and the pool', () => {
 
   test('a container killed behind the worker answers 410 session_lost, and the pool refills', async () => {
     const id = await createSession(w.url);
-    const container = (await docker('ps', '-q', '--filter', `label=sandpool.worker=${w.workerId}`, '--filter', 'label=sandpool.managed=true'))
+    const container = (
+      await docker(
+        'ps',
+        '-q',
+        '--filter',
+        `label=sandpool.worker=${w.workerId}`,
+        '--filter',
+        'label=sandpool.managed=true',
+      )
+    )
       .split('\n')
       .filter(Boolean);
     // Find this session's container: the one whose hostname the session reports.
@@ -123,7 +156,9 @@ describe('sessions and the pool', () => {
     const target = container.find((c) => c.startsWith(hostname));
     assert.ok(target, 'session container found');
     await docker('kill', target);
-    const lost = await call<{ error: { code: string } }>(w.url, 'POST', `/v1/sessions/${id}/exec`, { command: 'true' });
+    const lost = await call<{ error: { code: string } }>(w.url, 'POST', `/v1/sessions/${id}/exec`, {
+      command: 'true',
+    });
     assert.equal(lost.status, 410);
     assert.equal(lost.body.error.code, 'session_lost');
     assert.equal((await call(w.url, 'GET', `/v1/sessions/${id}`)).status, 410);

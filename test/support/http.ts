@@ -19,7 +19,11 @@ export async function call<T = Record<string, unknown>>(
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();
-  return { status: response.status, headers: response.headers, body: (text ? JSON.parse(text) : undefined) as T };
+  return {
+    status: response.status,
+    headers: response.headers,
+    body: (text ? JSON.parse(text) : undefined) as T,
+  };
 }
 
 export interface ExecResult {
@@ -31,14 +35,23 @@ export interface ExecResult {
   truncated: boolean;
 }
 
-export async function createSession(base: string, body: Record<string, unknown> = {}): Promise<string> {
+export async function createSession(
+  base: string,
+  body: Record<string, unknown> = {},
+): Promise<string> {
   const created = await call<{ session_id: string }>(base, 'POST', '/v1/sessions', body);
-  if (created.status !== 201) throw new Error(`create failed: ${created.status} ${JSON.stringify(created.body)}`);
+  if (created.status !== 201)
+    throw new Error(`create failed: ${created.status} ${JSON.stringify(created.body)}`);
   return created.body.session_id;
 }
 
-export async function exec(base: string, sessionId: string, body: Record<string, unknown>): Promise<ExecResult> {
+export async function exec(
+  base: string,
+  sessionId: string,
+  body: Record<string, unknown>,
+): Promise<ExecResult> {
   const result = await call<ExecResult>(base, 'POST', `/v1/sessions/${sessionId}/exec`, body);
-  if (result.status !== 200) throw new Error(`exec failed: ${result.status} ${JSON.stringify(result.body)}`);
+  if (result.status !== 200)
+    throw new Error(`exec failed: ${result.status} ${JSON.stringify(result.body)}`);
   return result.body;
 }

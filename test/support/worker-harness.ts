@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { loadWorkerConfig, type WorkerConfig } from '../../packages/server/src/config/worker-config.js';
+import {
+  loadWorkerConfig,
+  type WorkerConfig,
+} from '../../packages/server/src/config/worker-config.js';
 import { Worker } from '../../packages/server/src/worker/worker.js';
 
 export interface TestWorker {
@@ -25,5 +28,11 @@ export async function startWorker(overrides: Partial<WorkerConfig> = {}): Promis
   };
   const worker = await Worker.create(config, { onProgress: () => undefined });
   const url = await worker.listen();
-  return { url, workerId: config.workerId, apiKey: config.apiKey, worker, close: () => worker.close() };
+  return {
+    url,
+    workerId: config.workerId,
+    apiKey: config.apiKey,
+    worker,
+    close: () => worker.close(),
+  };
 }

@@ -12,15 +12,23 @@ export function registerServeCommand(program: Command): void {
       '\nEvery flag has an environment variable (shown with its default).\n\nExamples:\n  sandpool serve\n  sandpool serve --port 5001 --pool-size 10\n  SANDPOOL_API_KEY=$(openssl rand -hex 24) sandpool serve --host 0.0.0.0',
     );
   for (const setting of WORKER_SETTINGS) {
-    const placeholder = setting.kind === 'boolean' ? '' : ` <${setting.kind === 'string' ? 'value' : 'n'}>`;
-    const fallback = setting.defaultLabel ?? (typeof setting.fallback === 'function' ? '' : String(setting.fallback));
+    const placeholder =
+      setting.kind === 'boolean' ? '' : ` <${setting.kind === 'string' ? 'value' : 'n'}>`;
+    const fallback =
+      setting.defaultLabel ??
+      (typeof setting.fallback === 'function' ? '' : String(setting.fallback));
     serve.addOption(
-      new Option(`${setting.flag}${placeholder}`, `${setting.description} [${setting.env}, default ${fallback}]`),
+      new Option(
+        `${setting.flag}${placeholder}`,
+        `${setting.description} [${setting.env}, default ${fallback}]`,
+      ),
     );
   }
   serve.action(async (flags: Partial<Record<keyof WorkerConfig, string | boolean>>) => {
     const config = loadWorkerConfig(flags);
-    const worker = await Worker.create(config, { onProgress: (line) => process.stdout.write(`${line}\n`) });
+    const worker = await Worker.create(config, {
+      onProgress: (line) => process.stdout.write(`${line}\n`),
+    });
     const url = await worker.listen();
     process.stdout.write(`sandpool worker ${config.workerId} listening on ${url}\n`);
 

@@ -32,6 +32,12 @@ export interface WorkerConfig {
   reapIntervalMs: number;
   poolCheckIntervalMs: number;
   logLevel: string;
+  /** Distributed mode: registers with this Redis and heartbeats into it. */
+  redisUrl: string | undefined;
+  /** The URL coordinators use to reach this worker; defaults to the address it listens on. */
+  advertiseUrl: string | undefined;
+  heartbeatIntervalMs: number;
+  heartbeatTtlMs: number;
 }
 
 type Kind = 'string' | 'int' | 'number' | 'boolean';
@@ -53,41 +59,231 @@ type AnySetting = { [K in keyof WorkerConfig]: Setting<K> }[keyof WorkerConfig];
 const MiB = 1024 * 1024;
 
 export const WORKER_SETTINGS: readonly AnySetting[] = [
-  { key: 'host', env: 'SANDPOOL_HOST', flag: '--host', kind: 'string', fallback: '127.0.0.1', description: 'Address to listen on. A non-loopback address needs an API key (or --allow-insecure-bind).' },
-  { key: 'port', env: 'SANDPOOL_PORT', flag: '--port', kind: 'int', fallback: 5000, description: 'TCP port to listen on.' },
-  { key: 'workerId', env: 'SANDPOOL_WORKER_ID', flag: '--worker-id', kind: 'string', fallback: (p) => defaultWorkerId(p.port ?? 5000), defaultLabel: '`<hostname>-<port>`', description: 'Names this worker in labels, logs and Redis; stable across restarts so leftovers can be removed.' },
-  { key: 'apiKey', env: 'SANDPOOL_API_KEY', flag: '--api-key', kind: 'string', fallback: undefined, defaultLabel: 'unset', description: 'When set, every route but /health needs `Authorization: Bearer <key>`.' },
-  { key: 'allowInsecureBind', env: 'SANDPOOL_ALLOW_INSECURE_BIND', flag: '--allow-insecure-bind', kind: 'boolean', fallback: false, description: 'Allow listening on a non-loopback address without an API key.' },
-  { key: 'image', env: 'SANDPOOL_IMAGE', flag: '--image', kind: 'string', fallback: 'sandpool/sandbox:latest', description: 'Sandbox image (built by `sandpool image build`).' },
-  { key: 'poolSize', env: 'SANDPOOL_POOL_SIZE', flag: '--pool-size', kind: 'int', fallback: 5, description: 'Warm containers kept ready.' },
-  { key: 'poolMin', env: 'SANDPOOL_POOL_MIN', flag: '--pool-min', kind: 'int', fallback: 2, description: 'Below this many warm containers the worker reports itself degraded in /health.' },
-  { key: 'poolMax', env: 'SANDPOOL_POOL_MAX', flag: '--pool-max', kind: 'int', fallback: 20, description: 'Upper bound for --pool-size.' },
-  { key: 'poolRefillConcurrency', env: 'SANDPOOL_POOL_REFILL_CONCURRENCY', flag: '--pool-refill-concurrency', kind: 'int', fallback: 2, description: 'Containers started at once while refilling.' },
-  { key: 'maxSessions', env: 'SANDPOOL_MAX_SESSIONS', flag: '--max-sessions', kind: 'int', fallback: 20, description: 'Sessions this worker holds at once; past it, 503 capacity_exhausted.' },
-  { key: 'memoryMb', env: 'SANDPOOL_MEMORY_MB', flag: '--memory-mb', kind: 'int', fallback: 512, description: 'Memory per sandbox in MiB (swap equals memory: none).' },
-  { key: 'cpus', env: 'SANDPOOL_CPUS', flag: '--cpus', kind: 'number', fallback: 0.5, description: 'CPUs per sandbox.' },
-  { key: 'pidsLimit', env: 'SANDPOOL_PIDS_LIMIT', flag: '--pids-limit', kind: 'int', fallback: 256, description: 'Processes per sandbox.' },
-  { key: 'network', env: 'SANDPOOL_NETWORK', flag: '--network', kind: 'string', fallback: 'none', description: 'Docker network mode of sandboxes; anything but `none` is an explicit opt-in.' },
-  { key: 'homeSizeMb', env: 'SANDPOOL_HOME_SIZE_MB', flag: '--home-size-mb', kind: 'int', fallback: 256, description: 'Size of the tmpfs home (/home/sandboxuser) in MiB.' },
-  { key: 'tmpSizeMb', env: 'SANDPOOL_TMP_SIZE_MB', flag: '--tmp-size-mb', kind: 'int', fallback: 64, description: 'Size of the tmpfs /tmp in MiB.' },
-  { key: 'sessionTtlSeconds', env: 'SANDPOOL_SESSION_TTL_SECONDS', flag: '--session-ttl-seconds', kind: 'int', fallback: 3600, description: 'Session lifetime when the request names none.' },
-  { key: 'maxSessionTtlSeconds', env: 'SANDPOOL_MAX_SESSION_TTL_SECONDS', flag: '--max-session-ttl-seconds', kind: 'int', fallback: 86400, description: 'Largest ttl_seconds a request may ask for.' },
-  { key: 'execTimeoutMs', env: 'SANDPOOL_EXEC_TIMEOUT_MS', flag: '--exec-timeout-ms', kind: 'int', fallback: 60000, description: 'Exec timeout when the request names none.' },
-  { key: 'maxExecTimeoutMs', env: 'SANDPOOL_MAX_EXEC_TIMEOUT_MS', flag: '--max-exec-timeout-ms', kind: 'int', fallback: 3600000, description: 'Largest timeout_ms a request may ask for.' },
-  { key: 'outputLimitBytes', env: 'SANDPOOL_OUTPUT_LIMIT_BYTES', flag: '--output-limit-bytes', kind: 'int', fallback: 1 * MiB, description: 'Cap on each of stdout and stderr kept per exec; past it, `truncated: true`.' },
-  { key: 'uploadLimitBytes', env: 'SANDPOOL_UPLOAD_LIMIT_BYTES', flag: '--upload-limit-bytes', kind: 'int', fallback: 100 * MiB, description: 'Largest file upload; past it, 413 payload_too_large.' },
-  { key: 'reapIntervalMs', env: 'SANDPOOL_REAP_INTERVAL_MS', flag: '--reap-interval-ms', kind: 'int', fallback: 5000, description: 'How often expired sessions are ended.' },
-  { key: 'poolCheckIntervalMs', env: 'SANDPOOL_POOL_CHECK_INTERVAL_MS', flag: '--pool-check-interval-ms', kind: 'int', fallback: 15000, description: 'How often idle pooled containers are checked and dead ones replaced.' },
-  { key: 'logLevel', env: 'SANDPOOL_LOG_LEVEL', flag: '--log-level', kind: 'string', fallback: 'info', description: 'pino log level (trace, debug, info, warn, error, silent).' },
+  {
+    key: 'host',
+    env: 'SANDPOOL_HOST',
+    flag: '--host',
+    kind: 'string',
+    fallback: '127.0.0.1',
+    description:
+      'Address to listen on. A non-loopback address needs an API key (or --allow-insecure-bind).',
+  },
+  {
+    key: 'port',
+    env: 'SANDPOOL_PORT',
+    flag: '--port',
+    kind: 'int',
+    fallback: 5000,
+    description: 'TCP port to listen on.',
+  },
+  {
+    key: 'workerId',
+    env: 'SANDPOOL_WORKER_ID',
+    flag: '--worker-id',
+    kind: 'string',
+    fallback: (p) => defaultWorkerId(p.port ?? 5000),
+    defaultLabel: '`<hostname>-<port>`',
+    description:
+      'Names this worker in labels, logs and Redis; stable across restarts so leftovers can be removed.',
+  },
+  {
+    key: 'apiKey',
+    env: 'SANDPOOL_API_KEY',
+    flag: '--api-key',
+    kind: 'string',
+    fallback: undefined,
+    defaultLabel: 'unset',
+    description: 'When set, every route but /health needs `Authorization: Bearer <key>`.',
+  },
+  {
+    key: 'allowInsecureBind',
+    env: 'SANDPOOL_ALLOW_INSECURE_BIND',
+    flag: '--allow-insecure-bind',
+    kind: 'boolean',
+    fallback: false,
+    description: 'Allow listening on a non-loopback address without an API key.',
+  },
+  {
+    key: 'image',
+    env: 'SANDPOOL_IMAGE',
+    flag: '--image',
+    kind: 'string',
+    fallback: 'sandpool/sandbox:latest',
+    description: 'Sandbox image (built by `sandpool image build`).',
+  },
+  {
+    key: 'poolSize',
+    env: 'SANDPOOL_POOL_SIZE',
+    flag: '--pool-size',
+    kind: 'int',
+    fallback: 5,
+    description: 'Warm containers kept ready.',
+  },
+  {
+    key: 'poolMin',
+    env: 'SANDPOOL_POOL_MIN',
+    flag: '--pool-min',
+    kind: 'int',
+    fallback: 2,
+    description: 'Below this many warm containers the worker reports itself degraded in /health.',
+  },
+  {
+    key: 'poolMax',
+    env: 'SANDPOOL_POOL_MAX',
+    flag: '--pool-max',
+    kind: 'int',
+    fallback: 20,
+    description: 'Upper bound for --pool-size.',
+  },
+  {
+    key: 'poolRefillConcurrency',
+    env: 'SANDPOOL_POOL_REFILL_CONCURRENCY',
+    flag: '--pool-refill-concurrency',
+    kind: 'int',
+    fallback: 2,
+    description: 'Containers started at once while refilling.',
+  },
+  {
+    key: 'maxSessions',
+    env: 'SANDPOOL_MAX_SESSIONS',
+    flag: '--max-sessions',
+    kind: 'int',
+    fallback: 20,
+    description: 'Sessions this worker holds at once; past it, 503 capacity_exhausted.',
+  },
+  {
+    key: 'memoryMb',
+    env: 'SANDPOOL_MEMORY_MB',
+    flag: '--memory-mb',
+    kind: 'int',
+    fallback: 512,
+    description: 'Memory per sandbox in MiB (swap equals memory: none).',
+  },
+  {
+    key: 'cpus',
+    env: 'SANDPOOL_CPUS',
+    flag: '--cpus',
+    kind: 'number',
+    fallback: 0.5,
+    description: 'CPUs per sandbox.',
+  },
+  {
+    key: 'pidsLimit',
+    env: 'SANDPOOL_PIDS_LIMIT',
+    flag: '--pids-limit',
+    kind: 'int',
+    fallback: 256,
+    description: 'Processes per sandbox.',
+  },
+  {
+    key: 'network',
+    env: 'SANDPOOL_NETWORK',
+    flag: '--network',
+    kind: 'string',
+    fallback: 'none',
+    description: 'Docker network mode of sandboxes; anything but `none` is an explicit opt-in.',
+  },
+  {
+    key: 'homeSizeMb',
+    env: 'SANDPOOL_HOME_SIZE_MB',
+    flag: '--home-size-mb',
+    kind: 'int',
+    fallback: 256,
+    description: 'Size of the tmpfs home (/home/sandboxuser) in MiB.',
+  },
+  {
+    key: 'tmpSizeMb',
+    env: 'SANDPOOL_TMP_SIZE_MB',
+    flag: '--tmp-size-mb',
+    kind: 'int',
+    fallback: 64,
+    description: 'Size of the tmpfs /tmp in MiB.',
+  },
+  {
+    key: 'sessionTtlSeconds',
+    env: 'SANDPOOL_SESSION_TTL_SECONDS',
+    flag: '--session-ttl-seconds',
+    kind: 'int',
+    fallback: 3600,
+    description: 'Session lifetime when the request names none.',
+  },
+  {
+    key: 'maxSessionTtlSeconds',
+    env: 'SANDPOOL_MAX_SESSION_TTL_SECONDS',
+    flag: '--max-session-ttl-seconds',
+    kind: 'int',
+    fallback: 86400,
+    description: 'Largest ttl_seconds a request may ask for.',
+  },
+  {
+    key: 'execTimeoutMs',
+    env: 'SANDPOOL_EXEC_TIMEOUT_MS',
+    flag: '--exec-timeout-ms',
+    kind: 'int',
+    fallback: 60000,
+    description: 'Exec timeout when the request names none.',
+  },
+  {
+    key: 'maxExecTimeoutMs',
+    env: 'SANDPOOL_MAX_EXEC_TIMEOUT_MS',
+    flag: '--max-exec-timeout-ms',
+    kind: 'int',
+    fallback: 3600000,
+    description: 'Largest timeout_ms a request may ask for.',
+  },
+  {
+    key: 'outputLimitBytes',
+    env: 'SANDPOOL_OUTPUT_LIMIT_BYTES',
+    flag: '--output-limit-bytes',
+    kind: 'int',
+    fallback: 1 * MiB,
+    description: 'Cap on each of stdout and stderr kept per exec; past it, `truncated: true`.',
+  },
+  {
+    key: 'uploadLimitBytes',
+    env: 'SANDPOOL_UPLOAD_LIMIT_BYTES',
+    flag: '--upload-limit-bytes',
+    kind: 'int',
+    fallback: 100 * MiB,
+    description: 'Largest file upload; past it, 413 payload_too_large.',
+  },
+  {
+    key: 'reapIntervalMs',
+    env: 'SANDPOOL_REAP_INTERVAL_MS',
+    flag: '--reap-interval-ms',
+    kind: 'int',
+    fallback: 5000,
+    description: 'How often expired sessions are ended.',
+  },
+  {
+    key: 'poolCheckIntervalMs',
+    env: 'SANDPOOL_POOL_CHECK_INTERVAL_MS',
+    flag: '--pool-check-interval-ms',
+    kind: 'int',
+    fallback: 15000,
+    description: 'How often idle pooled containers are checked and dead ones replaced.',
+  },
+  {
+    key: 'logLevel',
+    env: 'SANDPOOL_LOG_LEVEL',
+    flag: '--log-level',
+    kind: 'string',
+    fallback: 'info',
+    description: 'pino log level (trace, debug, info, warn, error, silent).',
+  },
 ];
 
 export function defaultWorkerId(port: number): string {
-  const host = hostname().toLowerCase().replace(/[^a-z0-9-]+/g, '-').slice(0, 40) || 'worker';
+  const host =
+    hostname()
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, '-')
+      .slice(0, 40) || 'worker';
   return `${host}-${port}`;
 }
 
 /** Turns one raw value (from a flag or the environment) into the setting's type. */
-export function parseSettingValue(setting: AnySetting, raw: string | boolean): unknown {
+export function parseSettingValue(setting: Pick<AnySetting, 'flag' | 'env' | 'kind'>, raw: string | boolean): unknown {
   const source = `${setting.flag} / ${setting.env}`;
   switch (setting.kind) {
     case 'string':
@@ -147,8 +343,10 @@ function configError(message: string): SandpoolError {
 export function validateWorkerConfig(c: WorkerConfig): void {
   const problems: string[] = [];
   if (c.port > 65535) problems.push(`--port ${c.port} is not a TCP port`);
-  if (c.poolMin > c.poolMax) problems.push(`--pool-min (${c.poolMin}) exceeds --pool-max (${c.poolMax})`);
-  if (c.poolSize > c.poolMax) problems.push(`--pool-size (${c.poolSize}) exceeds --pool-max (${c.poolMax})`);
+  if (c.poolMin > c.poolMax)
+    problems.push(`--pool-min (${c.poolMin}) exceeds --pool-max (${c.poolMax})`);
+  if (c.poolSize > c.poolMax)
+    problems.push(`--pool-size (${c.poolSize}) exceeds --pool-max (${c.poolMax})`);
   if (c.poolRefillConcurrency < 1) problems.push('--pool-refill-concurrency must be at least 1');
   if (c.maxSessions < 1) problems.push('--max-sessions must be at least 1');
   if (c.memoryMb < 16) problems.push('--memory-mb must be at least 16');
@@ -165,7 +363,33 @@ export function validateWorkerConfig(c: WorkerConfig): void {
   if (c.apiKey !== undefined && c.apiKey.length < 16) {
     problems.push('--api-key must be at least 16 characters');
   }
+  if (c.redisUrl !== undefined && !/^rediss?:\/\//.test(c.redisUrl)) {
+    problems.push(`--redis "${c.redisUrl}" must be a redis:// or rediss:// URL`);
+  }
+  if (c.advertiseUrl !== undefined && !/^https?:\/\/[^/]+\/?$/.test(c.advertiseUrl)) {
+    problems.push(`--advertise-url "${c.advertiseUrl}" must be http(s)://host:port`);
+  }
+  if (c.heartbeatIntervalMs < 100 || c.heartbeatTtlMs <= c.heartbeatIntervalMs) {
+    problems.push('--heartbeat-interval-ms must be at least 100 and below --heartbeat-ttl-ms');
+  }
   if (problems.length > 0) throw configError(problems.join('; '));
+}
+
+/**
+ * Commander names a flag's value after the flag (`--redis` gives `redis`); this keys the values
+ * by setting (`redisUrl`) as the loaders expect.
+ */
+export function flagsBySetting<K extends string>(
+  opts: Record<string, unknown>,
+  settings: readonly { key: K; flag: string }[],
+): Partial<Record<K, string | boolean>> {
+  const flags: Partial<Record<K, string | boolean>> = {};
+  for (const setting of settings) {
+    const attribute = setting.flag.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    const value = opts[attribute];
+    if (typeof value === 'string' || typeof value === 'boolean') flags[setting.key] = value;
+  }
+  return flags;
 }
 
 export function isLoopbackHost(host: string): boolean {

@@ -88,7 +88,10 @@ export class ExecService {
   private timeoutOf(input: ExecInput): number {
     const timeoutMs = input.timeoutMs ?? this.options.defaultTimeoutMs;
     if (timeoutMs < 1 || timeoutMs > this.options.maxTimeoutMs) {
-      throw new SandpoolError('invalid_request', `timeout_ms must be from 1 to ${this.options.maxTimeoutMs}, got ${timeoutMs}.`);
+      throw new SandpoolError(
+        'invalid_request',
+        `timeout_ms must be from 1 to ${this.options.maxTimeoutMs}, got ${timeoutMs}.`,
+      );
     }
     return timeoutMs;
   }
@@ -126,7 +129,10 @@ export class ExecService {
   }
 }
 
-function exitFields(outcome: ExecOutcome, truncated: boolean): Omit<ExecResultBody, 'stdout' | 'stderr'> {
+function exitFields(
+  outcome: ExecOutcome,
+  truncated: boolean,
+): Omit<ExecResultBody, 'stdout' | 'stderr'> {
   return {
     exit_code: outcome.exitCode,
     duration_ms: outcome.durationMs,
@@ -138,10 +144,14 @@ function exitFields(outcome: ExecOutcome, truncated: boolean): Omit<ExecResultBo
 /** `command` runs through /bin/sh -c; `argv` runs as given. Exactly one of them. */
 export function commandArgv(input: Pick<ExecInput, 'command' | 'argv'>): string[] {
   if ((input.command === undefined) === (input.argv === undefined)) {
-    throw new SandpoolError('invalid_request', 'Give exactly one of "command" (a shell string) or "argv" (an array).');
+    throw new SandpoolError(
+      'invalid_request',
+      'Give exactly one of "command" (a shell string) or "argv" (an array).',
+    );
   }
   if (input.argv !== undefined) {
-    if (input.argv.length === 0) throw new SandpoolError('invalid_request', '"argv" must name a program.');
+    if (input.argv.length === 0)
+      throw new SandpoolError('invalid_request', '"argv" must name a program.');
     return input.argv;
   }
   return ['/bin/sh', '-c', input.command ?? ''];

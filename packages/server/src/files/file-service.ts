@@ -8,24 +8,35 @@ import { resolveSandboxPath } from './sandbox-path.js';
 export class FileService {
   constructor(private readonly sessions: SessionManager) {}
 
-  async write(sessionId: string, rawPath: string, content: Readable): Promise<{ path: string; size: number }> {
+  async write(
+    sessionId: string,
+    rawPath: string,
+    content: Readable,
+  ): Promise<{ path: string; size: number }> {
     const path = resolveSandboxPath(rawPath, { allowRoot: false });
     const size = await this.inSession(sessionId, (sandbox) => sandbox.writeFile(path, content));
     return { path, size };
   }
 
   /** Checks the file exists and is a regular file; the route streams it afterwards. */
-  async open(sessionId: string, rawPath: string): Promise<{ path: string; stat: FileStat; pipeTo(destination: Writable): Promise<void> }> {
+  async open(
+    sessionId: string,
+    rawPath: string,
+  ): Promise<{ path: string; stat: FileStat; pipeTo(destination: Writable): Promise<void> }> {
     const path = resolveSandboxPath(rawPath);
     const stat = await this.inSession(sessionId, (sandbox) => sandbox.statFile(path));
     if (!stat) throw new SandpoolError('file_not_found', `No file at ${path} in the sandbox.`);
     if (stat.type === 'directory') {
-      throw new SandpoolError('invalid_path', `${path} is a directory; list it with GET /files/list?path=...`);
+      throw new SandpoolError(
+        'invalid_path',
+        `${path} is a directory; list it with GET /files/list?path=...`,
+      );
     }
     return {
       path,
       stat,
-      pipeTo: (destination) => this.inSession(sessionId, (sandbox) => sandbox.readFile(path, destination)),
+      pipeTo: (destination) =>
+        this.inSession(sessionId, (sandbox) => sandbox.readFile(path, destination)),
     };
   }
 
@@ -39,7 +50,10 @@ export class FileService {
     return this.inSession(sessionId, (sandbox) => sandbox.removeFile(path));
   }
 
-  private async inSession<T>(sessionId: string, operation: (sandbox: Sandbox) => Promise<T>): Promise<T> {
+  private async inSession<T>(
+    sessionId: string,
+    operation: (sandbox: Sandbox) => Promise<T>,
+  ): Promise<T> {
     const session = this.sessions.get(sessionId);
     try {
       return await operation(session.sandbox);

@@ -14,7 +14,15 @@ test('absolute paths inside the writable roots are kept', () => {
   assert.equal(resolveSandboxPath('/home/sandboxuser//f'), '/home/sandboxuser/f');
 });
 
-for (const bad of ['', '../../etc/passwd', '/etc/passwd', 'a\0b', '/tmp/../etc/shadow', '/home/sandboxuserx/f', '/']) {
+for (const bad of [
+  '',
+  '../../etc/passwd',
+  '/etc/passwd',
+  'a\0b',
+  '/tmp/../etc/shadow',
+  '/home/sandboxuserx/f',
+  '/',
+]) {
   test(`rejects ${JSON.stringify(bad)} with invalid_path`, () => {
     assert.throws(
       () => resolveSandboxPath(bad),

@@ -13,16 +13,24 @@ const MAX_PATH_BYTES = 4096;
  */
 export function resolveSandboxPath(raw: string | undefined, { allowRoot = true } = {}): string {
   if (raw === undefined || raw.length === 0) {
-    throw invalidPath('The path is empty; pass ?path=<file>, relative to /home/sandboxuser or absolute under it or /tmp.');
+    throw invalidPath(
+      'The path is empty; pass ?path=<file>, relative to /home/sandboxuser or absolute under it or /tmp.',
+    );
   }
   if (raw.includes('\0')) throw invalidPath('The path contains a NUL byte.');
-  if (Buffer.byteLength(raw) > MAX_PATH_BYTES) throw invalidPath(`The path is longer than ${MAX_PATH_BYTES} bytes.`);
-  const absolute = posix.normalize(raw.startsWith('/') ? raw : `${SANDBOX_HOME}/${raw}`).replace(/(.)\/+$/, '$1');
+  if (Buffer.byteLength(raw) > MAX_PATH_BYTES)
+    throw invalidPath(`The path is longer than ${MAX_PATH_BYTES} bytes.`);
+  const absolute = posix
+    .normalize(raw.startsWith('/') ? raw : `${SANDBOX_HOME}/${raw}`)
+    .replace(/(.)\/+$/, '$1');
   const root = WRITABLE_ROOTS.find((r) => absolute === r || absolute.startsWith(`${r}/`));
   if (!root) {
-    throw invalidPath(`${raw} resolves to ${absolute}, outside the sandbox's writable roots (${WRITABLE_ROOTS.join(', ')}).`);
+    throw invalidPath(
+      `${raw} resolves to ${absolute}, outside the sandbox's writable roots (${WRITABLE_ROOTS.join(', ')}).`,
+    );
   }
-  if (!allowRoot && absolute === root) throw invalidPath(`${absolute} is a root of the sandbox and cannot be the target here.`);
+  if (!allowRoot && absolute === root)
+    throw invalidPath(`${absolute} is a root of the sandbox and cannot be the target here.`);
   return absolute;
 }
 

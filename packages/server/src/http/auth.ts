@@ -9,9 +9,14 @@ export function createBearerCheck(apiKey: string): (header: string | undefined) 
   const expected = createHash('sha256').update(apiKey).digest();
   return (header) => {
     const match = /^Bearer (.+)$/.exec(header ?? '');
-    const given = createHash('sha256').update(match?.[1] ?? '').digest();
+    const given = createHash('sha256')
+      .update(match?.[1] ?? '')
+      .digest();
     if (!match || !timingSafeEqual(given, expected)) {
-      throw new SandpoolError('unauthorized', 'Missing or wrong API key; send "Authorization: Bearer <SANDPOOL_API_KEY>".');
+      throw new SandpoolError(
+        'unauthorized',
+        'Missing or wrong API key; send "Authorization: Bearer <SANDPOOL_API_KEY>".',
+      );
     }
   };
 }

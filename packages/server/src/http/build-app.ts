@@ -1,7 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { SandpoolError } from '../errors/sandpool-error.js';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { ExecService } from '../exec/exec-service.js';
 import type { FileService } from '../files/file-service.js';
@@ -19,7 +18,7 @@ export interface AppServices {
   files: FileService;
   health: () => Promise<HealthReport>;
   registry: Registry;
-  log: Logger;
+  log: FastifyBaseLogger;
   apiKey: string | undefined;
   uploadLimitBytes: number;
 }
@@ -30,7 +29,7 @@ const PUBLIC_ROUTES = new Set(['/health']);
 /** Builds the worker's HTTP application. It never listens: the server (or a test) does. */
 export async function buildApp(services: AppServices): Promise<FastifyInstance> {
   const app = Fastify({
-    loggerInstance: services.log as FastifyBaseLogger,
+    loggerInstance: services.log,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 16 * 1024 * 1024,
     // Unknown fields are an error (not silently dropped), and types are not coerced.
@@ -63,12 +62,23 @@ export async function buildApp(services: AppServices): Promise<FastifyInstance> 
   }
 
   app.addHook('onResponse', async (request, reply) => {
-    request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    request.log.debug(
+      {
+        method: request.method,
+        url: request.url,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
+      'request',
+    );
   });
 
   await app.register(sessionRoutes, { sessions: services.sessions });
   await app.register(execRoutes, { exec: services.exec });
-  await app.register(fileRoutes, { files: services.files, uploadLimitBytes: services.uploadLimitBytes });
+  await app.register(fileRoutes, {
+    files: services.files,
+    uploadLimitBytes: services.uploadLimitBytes,
+  });
   await app.register(serviceRoutes, { health: services.health, registry: services.registry });
   return app;
 }

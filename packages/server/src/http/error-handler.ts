@@ -4,12 +4,24 @@ import { SandpoolError, type ErrorCode } from '../errors/sandpool-error.js';
 /** Fastify's own failures (schema, body parsing, size) in the public error shape. */
 function fromFastifyError(error: FastifyError): SandpoolError {
   if (error.validation) {
-    return new SandpoolError('invalid_request', describeValidation(error.validationContext ?? 'request', error.validation));
+    return new SandpoolError(
+      'invalid_request',
+      describeValidation(error.validationContext ?? 'request', error.validation),
+    );
   }
   const byCode: Record<string, [ErrorCode, string]> = {
-    FST_ERR_CTP_BODY_TOO_LARGE: ['payload_too_large', 'The request body is larger than this server accepts.'],
-    FST_ERR_CTP_INVALID_MEDIA_TYPE: ['invalid_request', 'Unsupported Content-Type; send application/json.'],
-    FST_ERR_CTP_EMPTY_JSON_BODY: ['invalid_request', 'The JSON body is empty; send {} for no options.'],
+    FST_ERR_CTP_BODY_TOO_LARGE: [
+      'payload_too_large',
+      'The request body is larger than this server accepts.',
+    ],
+    FST_ERR_CTP_INVALID_MEDIA_TYPE: [
+      'invalid_request',
+      'Unsupported Content-Type; send application/json.',
+    ],
+    FST_ERR_CTP_EMPTY_JSON_BODY: [
+      'invalid_request',
+      'The JSON body is empty; send {} for no options.',
+    ],
     FST_ERR_CTP_INVALID_JSON_BODY: ['invalid_request', 'The body is not valid JSON.'],
   };
   const known = byCode[error.code];
@@ -26,7 +38,8 @@ export function installErrorHandling(app: FastifyInstance): void {
     const failure = error instanceof SandpoolError ? error : fromFastifyError(error);
     if (failure.status >= 500) request.log.error({ err: error }, 'request failed');
     else request.log.info({ code: failure.code }, failure.message);
-    if (failure.retryAfterSeconds !== undefined) reply.header('Retry-After', String(failure.retryAfterSeconds));
+    if (failure.retryAfterSeconds !== undefined)
+      reply.header('Retry-After', String(failure.retryAfterSeconds));
     // An upload refused midway leaves body bytes on the socket: close it so they are not read as
     // the next request.
     if (!request.raw.complete) reply.header('connection', 'close');
@@ -52,9 +65,12 @@ interface ValidationIssue {
 export function describeValidation(where: string, issues: readonly ValidationIssue[]): string {
   const parts = issues.map((issue) => {
     const field = issue.instancePath ? `${where}${issue.instancePath.replaceAll('/', '.')}` : where;
-    if (issue.keyword === 'additionalProperties') return `unknown field "${String(issue.params.additionalProperty)}" in ${field}`;
-    if (issue.keyword === 'required') return `${field} is missing "${String(issue.params.missingProperty)}"`;
-    if (issue.keyword === 'pattern' && String(issue.params.pattern).includes('u0000')) return `${field} must not contain NUL bytes`;
+    if (issue.keyword === 'additionalProperties')
+      return `unknown field "${String(issue.params.additionalProperty)}" in ${field}`;
+    if (issue.keyword === 'required')
+      return `${field} is missing "${String(issue.params.missingProperty)}"`;
+    if (issue.keyword === 'pattern' && String(issue.params.pattern).includes('u0000'))
+      return `${field} must not contain NUL bytes`;
     return `${field} ${issue.message ?? 'is invalid'}`;
   });
   return `Invalid request: ${[...new Set(parts)].join('; ')}. See the API section of the README.`;

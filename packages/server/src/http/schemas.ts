@@ -5,15 +5,23 @@ import { Type, type Static } from '@sinclair/typebox';
 const NoNul = '^[^\\u0000]*$';
 const EnvName = '^[A-Za-z_][A-Za-z0-9_]*$';
 
-export const EnvSchema = Type.Record(Type.String({ pattern: EnvName, maxLength: 256 }), Type.String({ pattern: NoNul, maxLength: 32768 }), {
-  maxProperties: 256,
-  description: 'Environment variables',
-});
+export const EnvSchema = Type.Record(
+  Type.String({ pattern: EnvName, maxLength: 256 }),
+  Type.String({ pattern: NoNul, maxLength: 32768 }),
+  {
+    maxProperties: 256,
+    description: 'Environment variables',
+  },
+);
 
-export const MetadataSchema = Type.Record(Type.String({ minLength: 1, maxLength: 128 }), Type.String({ maxLength: 1024 }), {
-  maxProperties: 64,
-  description: 'Free-form labels the client attaches to a session',
-});
+export const MetadataSchema = Type.Record(
+  Type.String({ minLength: 1, maxLength: 128 }),
+  Type.String({ maxLength: 1024 }),
+  {
+    maxProperties: 64,
+    description: 'Free-form labels the client attaches to a session',
+  },
+);
 
 export const CreateSessionBody = Type.Object(
   {
@@ -44,7 +52,12 @@ export const SessionView = Type.Object({
 
 const execFields = {
   command: Type.Optional(Type.String({ pattern: NoNul, maxLength: 1024 * 1024 })),
-  argv: Type.Optional(Type.Array(Type.String({ pattern: NoNul, maxLength: 1024 * 1024 }), { minItems: 1, maxItems: 4096 })),
+  argv: Type.Optional(
+    Type.Array(Type.String({ pattern: NoNul, maxLength: 1024 * 1024 }), {
+      minItems: 1,
+      maxItems: 4096,
+    }),
+  ),
   cwd: Type.Optional(Type.String({ pattern: NoNul, maxLength: 4096 })),
   env: Type.Optional(EnvSchema),
   stdin: Type.Optional(Type.String({ maxLength: 8 * 1024 * 1024 })),
@@ -71,7 +84,11 @@ export const ExecResult = Type.Object({
 });
 
 export const PathQuery = Type.Object(
-  { path: Type.String({ description: 'Relative to /home/sandboxuser, or absolute under it or /tmp' }) },
+  {
+    path: Type.String({
+      description: 'Relative to /home/sandboxuser, or absolute under it or /tmp',
+    }),
+  },
   { additionalProperties: false },
 );
 export type PathQuery = Static<typeof PathQuery>;

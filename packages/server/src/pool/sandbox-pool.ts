@@ -59,12 +59,15 @@ export class SandboxPool {
     this.state = 'warming';
     const total = this.options.size;
     let ready = 0;
-    const workers = Array.from({ length: Math.min(this.options.refillConcurrency, total) }, async () => {
-      while (this.state === 'warming' && this.idle.length + this.starting < total) {
-        if (await this.startOne()) onProgress(++ready, total);
-        else break;
-      }
-    });
+    const workers = Array.from(
+      { length: Math.min(this.options.refillConcurrency, total) },
+      async () => {
+        while (this.state === 'warming' && this.idle.length + this.starting < total) {
+          if (await this.startOne()) onProgress(++ready, total);
+          else break;
+        }
+      },
+    );
     await Promise.all(workers);
     if (this.state !== 'warming') return;
     this.state = 'running';
@@ -90,7 +93,10 @@ export class SandboxPool {
   /** Starts containers in the background until the pool is full again. */
   refill(): void {
     if (this.state !== 'running' || this.retryTimer) return;
-    while (this.idle.length + this.starting < this.options.size && this.starting < this.options.refillConcurrency) {
+    while (
+      this.idle.length + this.starting < this.options.size &&
+      this.starting < this.options.refillConcurrency
+    ) {
       const task = this.startOne().then((ok) => {
         if (ok) this.refill();
         else this.scheduleRetry();
@@ -126,7 +132,10 @@ export class SandboxPool {
     } catch (error) {
       this.failures++;
       this.lastError = error instanceof Error ? error.message : String(error);
-      this.options.log.warn({ err: error, failures: this.failures }, 'could not start a pool container');
+      this.options.log.warn(
+        { err: error, failures: this.failures },
+        'could not start a pool container',
+      );
       return false;
     } finally {
       this.starting--;

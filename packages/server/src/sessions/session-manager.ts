@@ -74,7 +74,12 @@ export class SessionManager {
 
   async create(input: CreateSessionInput): Promise<Session> {
     const { options } = this;
-    if (this.closed) throw new SandpoolError('capacity_exhausted', 'This worker is shutting down; retry on another.', 5);
+    if (this.closed)
+      throw new SandpoolError(
+        'capacity_exhausted',
+        'This worker is shutting down; retry on another.',
+        5,
+      );
     if (this.sessions.size + this.creating >= options.maxSessions) {
       options.metrics.capacityRejections.inc();
       throw new SandpoolError(
@@ -95,7 +100,11 @@ export class SessionManager {
     }
     if (this.closed) {
       await sandbox.destroy().catch(() => undefined);
-      throw new SandpoolError('capacity_exhausted', 'This worker is shutting down; retry on another.', 5);
+      throw new SandpoolError(
+        'capacity_exhausted',
+        'This worker is shutting down; retry on another.',
+        5,
+      );
     }
     const now = options.clock.now();
     const session: Session = {
@@ -119,8 +128,15 @@ export class SessionManager {
     const session = this.sessions.get(id);
     if (session?.state === 'active') return session;
     const lost = this.lost.get(id);
-    if (lost) throw new SandpoolError('session_lost', `Session ${id} is lost: ${lost.reason}. Create a new session.`);
-    throw new SandpoolError('session_not_found', `No session ${id} on this worker; it was closed, expired or never existed.`);
+    if (lost)
+      throw new SandpoolError(
+        'session_lost',
+        `Session ${id} is lost: ${lost.reason}. Create a new session.`,
+      );
+    throw new SandpoolError(
+      'session_not_found',
+      `No session ${id} on this worker; it was closed, expired or never existed.`,
+    );
   }
 
   list(): Session[] {
@@ -129,7 +145,8 @@ export class SessionManager {
 
   keepAlive(id: string, ttlSeconds: number | undefined): Session {
     const session = this.get(id);
-    session.expiresAt = this.options.clock.now() + this.checkTtl(ttlSeconds ?? this.options.defaultTtlSeconds) * 1000;
+    session.expiresAt =
+      this.options.clock.now() + this.checkTtl(ttlSeconds ?? this.options.defaultTtlSeconds) * 1000;
     return session;
   }
 
@@ -150,7 +167,10 @@ export class SessionManager {
     this.lost.set(id, { reason, until: this.options.clock.now() + LOST_TOMBSTONE_MS });
     this.sessions.delete(id);
     this.options.metrics.sessionsEnded.inc({ reason: 'lost' });
-    this.options.log.warn({ sessionId: id, containerId: session.sandbox.id, reason }, 'session lost');
+    this.options.log.warn(
+      { sessionId: id, containerId: session.sandbox.id, reason },
+      'session lost',
+    );
     await session.sandbox.destroy().catch(() => undefined);
     this.options.pool.refill();
   }
@@ -177,7 +197,9 @@ export class SessionManager {
   async reap(): Promise<void> {
     const now = this.options.clock.now();
     for (const [id, tomb] of this.lost) if (tomb.until <= now) this.lost.delete(id);
-    const expired = [...this.sessions.values()].filter((s) => s.state === 'active' && s.expiresAt <= now);
+    const expired = [...this.sessions.values()].filter(
+      (s) => s.state === 'active' && s.expiresAt <= now,
+    );
     await Promise.allSettled(expired.map((s) => this.end(s, 'expired')));
     if (this.sessions.size === 0) return;
     let running: Set<string>;
@@ -202,12 +224,19 @@ export class SessionManager {
     } finally {
       this.sessions.delete(session.id);
       this.options.metrics.sessionsEnded.inc({ reason });
-      this.options.log.info({ sessionId: session.id, containerId: session.sandbox.id, reason }, 'session ended');
+      this.options.log.info(
+        { sessionId: session.id, containerId: session.sandbox.id, reason },
+        'session ended',
+      );
     }
   }
 
   private checkTtl(ttlSeconds: number): number {
-    if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > this.options.maxTtlSeconds) {
+    if (
+      !Number.isInteger(ttlSeconds) ||
+      ttlSeconds < 1 ||
+      ttlSeconds > this.options.maxTtlSeconds
+    ) {
       throw new SandpoolError(
         'invalid_request',
         `ttl_seconds must be a whole number from 1 to ${this.options.maxTtlSeconds}, got ${ttlSeconds}.`,

@@ -30,7 +30,6 @@ type WorkerState = 'starting' | 'running' | 'closing' | 'closed';
 export class Worker {
   private state: WorkerState = 'starting';
   private closing: Promise<void> | undefined;
-  private readonly startedAt = Date.now();
 
   private constructor(
     readonly config: WorkerConfig,
@@ -77,17 +76,18 @@ export class Worker {
 
     const leftovers = await runtime.list(labels);
     if (leftovers.length > 0) {
-      progress(`removing ${leftovers.length} container(s) left by an earlier run of ${config.workerId}`);
+      progress(
+        `removing ${leftovers.length} container(s) left by an earlier run of ${config.workerId}`,
+      );
       await Promise.allSettled(leftovers.map((c) => runtime.remove(c.id)));
     }
 
-    let sessions: SessionManager | undefined;
-    let pool: SandboxPool | undefined;
-    const metrics = new WorkerMetrics({
-      poolIdle: () => pool?.idleCount ?? 0,
-      activeSessions: () => sessions?.activeCount ?? 0,
+    // The gauges are read at scrape time, after the pool and sessions below exist.
+    const metrics: WorkerMetrics = new WorkerMetrics({
+      poolIdle: (): number => pool.idleCount,
+      activeSessions: (): number => sessions.activeCount,
     });
-    pool = new SandboxPool({
+    const pool: SandboxPool = new SandboxPool({
       runtime,
       labels,
       size: config.poolSize,
@@ -96,7 +96,7 @@ export class Worker {
       log,
       metrics,
     });
-    sessions = new SessionManager({
+    const sessions: SessionManager = new SessionManager({
       workerId: config.workerId,
       runtime,
       pool,
@@ -122,36 +122,42 @@ export class Worker {
     await pool.warm((ready, total) => progress(`container ${ready}/${total} ready`));
     const seconds = ((performance.now() - warmStart) / 1000).toFixed(1);
     if (pool.idleCount < config.poolSize) {
-      progress(`pool has ${pool.idleCount}/${config.poolSize} containers after ${seconds} s (${pool.lastError ?? 'unknown error'}); retrying in the background`);
+      progress(
+        `pool has ${pool.idleCount}/${config.poolSize} containers after ${seconds} s (${pool.lastError ?? 'unknown error'}); retrying in the background`,
+      );
     } else {
       progress(`pool ready: ${pool.idleCount} container(s) in ${seconds} s`);
     }
     sessions.start();
 
-    const ownPool = pool;
-    const ownSessions = sessions;
-    let worker: Worker | undefined;
+    const startedAt = Date.now();
     const health = async (): Promise<HealthReport> => {
       const report = {
         worker_id: config.workerId,
-        pool_size: ownPool.idleCount,
-        pool_target: ownPool.targetSize,
-        pool_starting: ownPool.startingCount,
+        pool_size: pool.idleCount,
+        pool_target: pool.targetSize,
+        pool_starting: pool.startingCount,
         pool_min: config.poolMin,
-        active_sessions: ownSessions.activeCount,
+        active_sessions: sessions.activeCount,
         max_sessions: config.maxSessions,
         version: VERSION,
-        uptime_seconds: Math.round((Date.now() - (worker?.startedAt ?? Date.now())) / 1000),
+        uptime_seconds: Math.round((Date.now() - startedAt) / 1000),
       };
       try {
         await runtime.ping();
       } catch (error) {
-        return { status: 'unhealthy', reason: error instanceof Error ? error.message : String(error), ...report };
+        return {
+          status: 'unhealthy',
+          reason: error instanceof Error ? error.message : String(error),
+          ...report,
+        };
       }
       return {
         status: 'healthy',
         ...report,
-        ...(ownPool.idleCount < config.poolMin && ownPool.lastError ? { pool_error: ownPool.lastError } : {}),
+        ...(pool.idleCount < config.poolMin && pool.lastError
+          ? { pool_error: pool.lastError }
+          : {}),
       };
     };
 
@@ -165,8 +171,7 @@ export class Worker {
       apiKey: config.apiKey,
       uploadLimitBytes: config.uploadLimitBytes,
     });
-    worker = new Worker(config, app, sessions, pool, runtime, log);
-    return worker;
+    return new Worker(config, app, sessions, pool, runtime, log);
   }
 
   /** Starts listening; resolves to the URL clients use. */

@@ -27,8 +27,16 @@ function abortOnDisconnect(reply: FastifyReply): AbortSignal {
   return controller.signal;
 }
 
-export const execRoutes: FastifyPluginAsyncTypebox<{ exec: ExecService }> = async (app, { exec }) => {
-  const handle = async (request: FastifyRequest, reply: FastifyReply, sessionId: string, body: ExecBody) => {
+export const execRoutes: FastifyPluginAsyncTypebox<{ exec: ExecService }> = async (
+  app,
+  { exec },
+) => {
+  const handle = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    sessionId: string,
+    body: ExecBody,
+  ) => {
     const input = toInput(body);
     const signal = abortOnDisconnect(reply);
     if (!(request.headers.accept ?? '').includes(NDJSON)) {
@@ -51,7 +59,10 @@ export const execRoutes: FastifyPluginAsyncTypebox<{ exec: ExecService }> = asyn
         const failure =
           error instanceof SandpoolError
             ? error
-            : new SandpoolError('runtime_unavailable', `The command could not finish: ${String(error)}`);
+            : new SandpoolError(
+                'runtime_unavailable',
+                `The command could not finish: ${String(error)}`,
+              );
         request.log.warn({ err: error }, 'exec stream failed');
         await emit({ type: 'error', error: failure.toBody().error });
       })
@@ -66,8 +77,12 @@ export const execRoutes: FastifyPluginAsyncTypebox<{ exec: ExecService }> = asyn
   );
 
   // The seed's route: the session travels in the body.
-  app.post('/execute', { schema: { body: SeedExecuteBody, response: { 200: ExecResult } } }, async (request, reply) => {
-    const { session_id: sessionId, ...body } = request.body;
-    return handle(request, reply, sessionId, body);
-  });
+  app.post(
+    '/execute',
+    { schema: { body: SeedExecuteBody, response: { 200: ExecResult } } },
+    async (request, reply) => {
+      const { session_id: sessionId, ...body } = request.body;
+      return handle(request, reply, sessionId, body);
+    },
+  );
 };

@@ -11,7 +11,12 @@ function sizeLimit(limitBytes: number): Transform {
     transform(chunk: Buffer, _encoding, callback) {
       seen += chunk.length;
       if (seen > limitBytes) {
-        callback(new SandpoolError('payload_too_large', `The upload exceeds the limit of ${limitBytes} bytes (SANDPOOL_UPLOAD_LIMIT_BYTES).`));
+        callback(
+          new SandpoolError(
+            'payload_too_large',
+            `The upload exceeds the limit of ${limitBytes} bytes (SANDPOOL_UPLOAD_LIMIT_BYTES).`,
+          ),
+        );
       } else {
         callback(null, chunk);
       }
@@ -19,10 +24,10 @@ function sizeLimit(limitBytes: number): Transform {
   });
 }
 
-export const fileRoutes: FastifyPluginAsyncTypebox<{ files: FileService; uploadLimitBytes: number }> = async (
-  app,
-  { files, uploadLimitBytes },
-) => {
+export const fileRoutes: FastifyPluginAsyncTypebox<{
+  files: FileService;
+  uploadLimitBytes: number;
+}> = async (app, { files, uploadLimitBytes }) => {
   // Uploads are raw bytes of any type: hand the request stream through unparsed, never buffered.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
@@ -32,7 +37,10 @@ export const fileRoutes: FastifyPluginAsyncTypebox<{ files: FileService; uploadL
   app.put('/v1/sessions/:id/files', { schema }, async (request, reply) => {
     const declared = Number(request.headers['content-length'] ?? 0);
     if (declared > uploadLimitBytes) {
-      throw new SandpoolError('payload_too_large', `The upload (${declared} bytes) exceeds the limit of ${uploadLimitBytes} bytes (SANDPOOL_UPLOAD_LIMIT_BYTES).`);
+      throw new SandpoolError(
+        'payload_too_large',
+        `The upload (${declared} bytes) exceeds the limit of ${uploadLimitBytes} bytes (SANDPOOL_UPLOAD_LIMIT_BYTES).`,
+      );
     }
     const limited = request.raw.pipe(sizeLimit(uploadLimitBytes));
     request.raw.once('error', (error) => limited.destroy(error));

@@ -3,7 +3,10 @@ import { Type } from '@sinclair/typebox';
 import type { SessionManager } from '../../sessions/session-manager.js';
 import { CreateSessionBody, KeepAliveBody, SessionParams, SessionView } from '../schemas.js';
 
-export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: SessionManager }> = async (app, { sessions }) => {
+export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: SessionManager }> = async (
+  app,
+  { sessions },
+) => {
   const create = async (body: CreateSessionBody | undefined) => {
     const session = await sessions.create({
       ttlSeconds: body?.ttl_seconds,
@@ -28,14 +31,23 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: SessionManager
 
   app.get('/v1/sessions', async () => ({ sessions: sessions.list().map((s) => sessions.view(s)) }));
 
-  app.get('/v1/sessions/:id', { schema: { params: SessionParams, response: { 200: SessionView } } }, async (request) =>
-    sessions.view(sessions.get(request.params.id)),
+  app.get(
+    '/v1/sessions/:id',
+    { schema: { params: SessionParams, response: { 200: SessionView } } },
+    async (request) => sessions.view(sessions.get(request.params.id)),
   );
 
   app.post(
     '/v1/sessions/:id/keepalive',
-    { schema: { params: SessionParams, body: Type.Optional(KeepAliveBody), response: { 200: SessionView } } },
-    async (request) => sessions.view(sessions.keepAlive(request.params.id, request.body?.ttl_seconds)),
+    {
+      schema: {
+        params: SessionParams,
+        body: Type.Optional(KeepAliveBody),
+        response: { 200: SessionView },
+      },
+    },
+    async (request) =>
+      sessions.view(sessions.keepAlive(request.params.id, request.body?.ttl_seconds)),
   );
 
   app.delete('/v1/sessions/:id', { schema: { params: SessionParams } }, async (request, reply) => {
