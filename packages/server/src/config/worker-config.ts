@@ -271,6 +271,43 @@ export const WORKER_SETTINGS: readonly AnySetting[] = [
     fallback: 'info',
     description: 'pino log level (trace, debug, info, warn, error, silent).',
   },
+  {
+    key: 'redisUrl',
+    env: 'SANDPOOL_REDIS_URL',
+    flag: '--redis',
+    kind: 'string',
+    fallback: undefined,
+    defaultLabel: 'unset (standalone)',
+    description:
+      'Redis URL (`redis://host:6379`): register with coordinators, heartbeat, and re-adopt sessions after a restart.',
+  },
+  {
+    key: 'advertiseUrl',
+    env: 'SANDPOOL_ADVERTISE_URL',
+    flag: '--advertise-url',
+    kind: 'string',
+    fallback: undefined,
+    defaultLabel: 'the listen address',
+    description:
+      'URL coordinators reach this worker at (needed when listening on 0.0.0.0 or behind NAT).',
+  },
+  {
+    key: 'heartbeatIntervalMs',
+    env: 'SANDPOOL_HEARTBEAT_INTERVAL_MS',
+    flag: '--heartbeat-interval-ms',
+    kind: 'int',
+    fallback: 2000,
+    description: 'How often the worker renews its heartbeat in Redis.',
+  },
+  {
+    key: 'heartbeatTtlMs',
+    env: 'SANDPOOL_HEARTBEAT_TTL_MS',
+    flag: '--heartbeat-ttl-ms',
+    kind: 'int',
+    fallback: 6000,
+    description:
+      'A heartbeat older than this marks the worker gone: its sessions answer 410, and it stops taking new sessions.',
+  },
 ];
 
 export function defaultWorkerId(port: number): string {
@@ -283,7 +320,10 @@ export function defaultWorkerId(port: number): string {
 }
 
 /** Turns one raw value (from a flag or the environment) into the setting's type. */
-export function parseSettingValue(setting: Pick<AnySetting, 'flag' | 'env' | 'kind'>, raw: string | boolean): unknown {
+export function parseSettingValue(
+  setting: Pick<AnySetting, 'flag' | 'env' | 'kind'>,
+  raw: string | boolean,
+): unknown {
   const source = `${setting.flag} / ${setting.env}`;
   switch (setting.kind) {
     case 'string':
@@ -385,7 +425,9 @@ export function flagsBySetting<K extends string>(
 ): Partial<Record<K, string | boolean>> {
   const flags: Partial<Record<K, string | boolean>> = {};
   for (const setting of settings) {
-    const attribute = setting.flag.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    const attribute = setting.flag
+      .replace(/^--/, '')
+      .replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
     const value = opts[attribute];
     if (typeof value === 'string' || typeof value === 'boolean') flags[setting.key] = value;
   }
