@@ -1,6 +1,18 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  copyFile,
+  cp,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -31,6 +43,12 @@ export interface ImageBuildOptions {
   /** The build context: a directory holding the Dockerfile and `packages.txt`. */
   contextDir: string;
   /**
+   * Files from outside the context to add to it, keyed by their path inside the context, so the
+   * Dockerfile can COPY them and the input hash covers them. Default: the in-sandbox agent of the
+   * repository holding the context (see `sandpoolAgentFiles`).
+   */
+  extraFiles?: Record<string, string>;
+  /**
    * Image passed as the `BASE_IMAGE` build argument. Default: `debian:bookworm-slim` when the engine
    * has it or can pull it, else a local base built with debootstrap (needs root).
    */
@@ -60,8 +78,34 @@ export class DockerImageBuilder {
   ) {}
 
   async build(options: ImageBuildOptions): Promise<ImageBuildResult> {
+    const extraFiles = Object.entries(
+      options.extraFiles ?? sandpoolAgentFiles(path.resolve(options.contextDir)),
+    );
+    if (extraFiles.length === 0)
+      return this.buildContext(options, path.resolve(options.contextDir));
+    // A staged copy of the context plus the extra files: the hash and the build see the same tree.
+    const staged = await mkdtemp(path.join(tmpdir(), 'sandpool-context-'));
+    try {
+      await cp(path.resolve(options.contextDir), staged, { recursive: true });
+      for (const [relative, source] of extraFiles) {
+        const target = path.resolve(staged, relative);
+        if (!target.startsWith(`${staged}${path.sep}`)) {
+          throw new Error(`extra file ${relative} would land outside the build context`);
+        }
+        await mkdir(path.dirname(target), { recursive: true });
+        await copyFile(source, target);
+      }
+      return await this.buildContext(options, staged);
+    } finally {
+      await rm(staged, { recursive: true, force: true });
+    }
+  }
+
+  private async buildContext(
+    options: ImageBuildOptions,
+    contextDir: string,
+  ): Promise<ImageBuildResult> {
     const tag = options.tag ?? DEFAULT_SANDBOX_TAG;
-    const contextDir = path.resolve(options.contextDir);
     await this.ping();
 
     const baseImage = await this.resolveBase(options, contextDir);
@@ -241,6 +285,19 @@ export class DockerImageBuilder {
       );
     });
   }
+}
+
+/** Where the sandbox Dockerfile COPYs the in-sandbox agent from. */
+export const AGENT_IN_CONTEXT = 'agent/sandpool_agent.py';
+
+/**
+ * packages/agent/sandpool_agent.py of the repository whose images/<name> is the context, as an
+ * extra context file; none when the context ships its own agent or is not in this repository.
+ */
+export function sandpoolAgentFiles(contextDir: string): Record<string, string> {
+  if (existsSync(path.join(contextDir, AGENT_IN_CONTEXT))) return {};
+  const agent = path.resolve(contextDir, '..', '..', 'packages', 'agent', 'sandpool_agent.py');
+  return existsSync(agent) ? { [AGENT_IN_CONTEXT]: agent } : {};
 }
 
 /**

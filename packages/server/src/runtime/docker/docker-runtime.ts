@@ -7,6 +7,7 @@ import type {
   SandboxSpec,
   SandboxSummary,
 } from '../sandbox-runtime.js';
+import { DockerAgentSandbox } from './docker-agent-sandbox.js';
 import { DockerSandbox, removeContainer } from './docker-sandbox.js';
 import { translateDockerError } from './docker-errors.js';
 
@@ -28,7 +29,19 @@ export interface DockerRuntimeOptions {
   docker?: Docker;
   /** Engine calls that take longer than this fail as `runtime_unavailable`. */
   pingTimeoutMs?: number;
+  /**
+   * `auto` (default): talk to the in-sandbox agent when the image carries the `sandpool.agent=1`
+   * label, else use `docker exec`; `never`: always `docker exec` (custom images, baselines).
+   */
+  agent?: 'auto' | 'never';
+  /** How long a fresh agent may take to answer. Default 10 s (a loaded engine starts slowly). */
+  agentHelloTimeoutMs?: number;
 }
+
+/** The image label that says the image's CMD is the sandpool agent. */
+export const AGENT_IMAGE_LABEL = 'sandpool.agent';
+/** Image labels are re-read this often, so a rebuilt image is noticed without a restart. */
+const IMAGE_LABEL_TTL_MS = 30_000;
 
 const HOME = '/home/sandboxuser';
 const MiB = 1024 * 1024;
@@ -38,20 +51,36 @@ export class DockerRuntime implements SandboxRuntime {
   private readonly docker: Docker;
   private readonly limits: DockerSandboxLimits;
   private readonly pingTimeoutMs: number;
+  private readonly agentMode: 'auto' | 'never';
+  private readonly agentHelloTimeoutMs: number;
+  private imageHasAgent: { value: boolean; readAtMs: number } | undefined;
 
   constructor(options: DockerRuntimeOptions) {
     this.docker = options.docker ?? new Docker();
     this.limits = options.limits;
     this.pingTimeoutMs = options.pingTimeoutMs ?? 3000;
+    this.agentMode = options.agent ?? 'auto';
+    this.agentHelloTimeoutMs = options.agentHelloTimeoutMs ?? 10_000;
   }
 
   async create(spec: SandboxSpec): Promise<Sandbox> {
     const { limits } = this;
+    const agent = this.agentMode === 'auto' && (await this.usesAgent());
     let container: Docker.Container;
     try {
       container = await this.docker.createContainer({
         Image: limits.image,
-        Cmd: ['sleep', 'infinity'],
+        // The agent is the image's CMD; without one, a process that only keeps the box up.
+        ...(agent
+          ? {
+              OpenStdin: true,
+              StdinOnce: false,
+              AttachStdin: true,
+              AttachStdout: true,
+              AttachStderr: true,
+              Tty: false,
+            }
+          : { Cmd: ['sleep', 'infinity'] }),
         User: '1000:1000',
         WorkingDir: HOME,
         Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
@@ -73,7 +102,10 @@ export class DockerRuntime implements SandboxRuntime {
             '/tmp': `rw,nosuid,nodev,size=${limits.tmpSizeMb}m,mode=1777`,
           },
           Init: true,
-          LogConfig: { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '1' } },
+          // The agent's stdout is the protocol: logging it would copy every byte once more.
+          LogConfig: agent
+            ? { Type: 'none', Config: {} }
+            : { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '1' } },
           RestartPolicy: { Name: 'no' },
         },
       });
@@ -87,6 +119,11 @@ export class DockerRuntime implements SandboxRuntime {
         );
       }
       throw translateDockerError(error, 'creating a sandbox');
+    }
+    if (agent) {
+      return DockerAgentSandbox.start(container, spec.labels, {
+        helloTimeoutMs: this.agentHelloTimeoutMs,
+      });
     }
     try {
       await container.start();
@@ -109,7 +146,31 @@ export class DockerRuntime implements SandboxRuntime {
     }
   }
 
-  /** A handle on a box this runtime created earlier (for re-adoption after a restart). */
+  /** Whether the configured image's CMD is the agent (its label), re-read every 30 s. */
+  private async usesAgent(): Promise<boolean> {
+    const now = performance.now();
+    if (this.imageHasAgent && now - this.imageHasAgent.readAtMs < IMAGE_LABEL_TTL_MS) {
+      return this.imageHasAgent.value;
+    }
+    let labels: Record<string, string | undefined> = {};
+    try {
+      const info = await this.docker.getImage(this.limits.image).inspect();
+      labels = info.Config.Labels ?? {};
+    } catch (error) {
+      // A missing image is reported by the create that follows, with a helpful message.
+      if ((error as { statusCode?: number }).statusCode !== 404) {
+        throw translateDockerError(error, 'inspecting the sandbox image');
+      }
+    }
+    this.imageHasAgent = { value: labels[AGENT_IMAGE_LABEL] === '1', readAtMs: now };
+    return this.imageHasAgent.value;
+  }
+
+  /**
+   * A handle on a box this runtime created earlier (for re-adoption after a restart). It goes
+   * through `docker exec`, which works for agent containers too: the old attach died with the
+   * previous worker.
+   */
   attach(summary: SandboxSummary): Sandbox {
     return new DockerSandbox(this.docker.getContainer(summary.id), summary.id, summary.labels);
   }
