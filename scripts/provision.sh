@@ -189,9 +189,23 @@ ensure_built_cli() {
   command -v node >/dev/null 2>&1 || die "node is not on PATH; install Node.js 20.12 or newer"
 }
 
+# Sandboxes that no longer run (an engine restart stops them all, a killed test run leaves its own)
+# serve nobody: remove them. Running ones belong to live workers and stay.
+remove_stopped_sandboxes() {
+  local ids
+  ids=$(docker ps -aq --filter label=sandpool.managed=true --filter status=exited \
+    --filter status=created --filter status=dead 2>/dev/null || true)
+  if [[ -n $ids ]]; then
+    say "removing $(wc -w <<<"$ids") stopped sandbox container(s)"
+    # shellcheck disable=SC2086 # one id per word
+    docker rm -f $ids >/dev/null 2>&1 || true
+  fi
+}
+
 main() {
   ensure_engine
   say "docker engine ready ($(engine_version))"
+  remove_stopped_sandboxes
 
   if is_debian_root; then
     # debootstrap makes the local base when no registry can provide debian:bookworm-slim.
