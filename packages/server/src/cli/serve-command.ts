@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { WORKER_SETTINGS, loadWorkerConfig, type WorkerConfig } from '../config/worker-config.js';
+import { WORKER_SETTINGS, flagsBySetting, loadWorkerConfig } from '../config/worker-config.js';
 import { Worker } from '../worker/worker.js';
 
 /** `sandpool serve`: one worker on this host's Docker engine. */
@@ -24,8 +24,8 @@ export function registerServeCommand(program: Command): void {
       ),
     );
   }
-  serve.action(async (flags: Partial<Record<keyof WorkerConfig, string | boolean>>) => {
-    const config = loadWorkerConfig(flags);
+  serve.action(async (opts: Record<string, unknown>) => {
+    const config = loadWorkerConfig(flagsBySetting(opts, WORKER_SETTINGS));
     const worker = await Worker.create(config, {
       onProgress: (line) => process.stdout.write(`${line}\n`),
     });

@@ -90,6 +90,11 @@ export interface SandboxRuntime {
   create(spec: SandboxSpec): Promise<Sandbox>;
   /** Every box carrying all of these labels, running or not. */
   list(labels: SandboxLabels): Promise<SandboxSummary[]>;
+  /**
+   * A handle on a running box this runtime created earlier, so a restarted worker can re-adopt
+   * its sessions. Optional: without it, leftovers are removed instead.
+   */
+  attach?(summary: SandboxSummary): Sandbox;
   /** Removes a box by id, whatever its state; no error when it is already gone. */
   remove(id: string): Promise<void>;
   /** Resolves when the engine answers; rejects with `runtime_unavailable` otherwise. */

@@ -46,6 +46,26 @@ export interface SessionManagerOptions {
   clock: Clock;
   log: Logger;
   metrics: WorkerMetrics;
+  /** Distributed mode: keeps what a restarted worker needs to re-adopt its sessions. */
+  journal?: SessionJournal;
+  /** Distributed mode: why new sessions are refused right now (heartbeat lost), if they are. */
+  refuseNew?: () => string | undefined;
+}
+
+/** Where sessions are recorded so a worker restarted with the same id can take them back. */
+export interface SessionJournal {
+  record(session: Session): void;
+  forget(sessionId: string): void;
+}
+
+/** A session found alive after a restart, with a handle on its container. */
+export interface AdoptedSession {
+  id: string;
+  sandbox: Sandbox;
+  createdAt: number;
+  expiresAt: number;
+  env: Record<string, string>;
+  metadata: Record<string, string>;
 }
 
 /** How long a lost session still answers 410 instead of 404, so clients learn what happened. */
@@ -80,6 +100,8 @@ export class SessionManager {
         'This worker is shutting down; retry on another.',
         5,
       );
+    const refusal = options.refuseNew?.();
+    if (refusal !== undefined) throw new SandpoolError('capacity_exhausted', refusal, 2);
     if (this.sessions.size + this.creating >= options.maxSessions) {
       options.metrics.capacityRejections.inc();
       throw new SandpoolError(
@@ -117,6 +139,7 @@ export class SessionManager {
       state: 'active',
     };
     this.sessions.set(id, session);
+    options.journal?.record(session);
     options.metrics.sessionsCreated.inc();
     stop();
     options.log.info({ sessionId: id, containerId: sandbox.id }, 'session created');
@@ -147,6 +170,18 @@ export class SessionManager {
     const session = this.get(id);
     session.expiresAt =
       this.options.clock.now() + this.checkTtl(ttlSeconds ?? this.options.defaultTtlSeconds) * 1000;
+    this.options.journal?.record(session);
+    return session;
+  }
+
+  /** Takes back a session an earlier run of this worker created (its container still runs). */
+  adopt(adopted: AdoptedSession): Session {
+    const session: Session = { ...adopted, state: 'active' };
+    this.sessions.set(session.id, session);
+    this.options.log.info(
+      { sessionId: session.id, containerId: session.sandbox.id },
+      'session re-adopted',
+    );
     return session;
   }
 
@@ -166,6 +201,7 @@ export class SessionManager {
     session.state = 'lost';
     this.lost.set(id, { reason, until: this.options.clock.now() + LOST_TOMBSTONE_MS });
     this.sessions.delete(id);
+    this.options.journal?.forget(id);
     this.options.metrics.sessionsEnded.inc({ reason: 'lost' });
     this.options.log.warn(
       { sessionId: id, containerId: session.sandbox.id, reason },
@@ -223,6 +259,7 @@ export class SessionManager {
       await session.sandbox.destroy();
     } finally {
       this.sessions.delete(session.id);
+      this.options.journal?.forget(session.id);
       this.options.metrics.sessionsEnded.inc({ reason });
       this.options.log.info(
         { sessionId: session.id, containerId: session.sandbox.id, reason },

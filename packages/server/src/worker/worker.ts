@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
 import { isLoopbackHost, type WorkerConfig } from '../config/worker-config.js';
 import { SandpoolError } from '../errors/sandpool-error.js';
@@ -8,10 +9,13 @@ import { buildApp } from '../http/build-app.js';
 import type { HealthReport } from '../http/routes/service-routes.js';
 import { WorkerMetrics } from '../metrics/worker-metrics.js';
 import { SandboxPool } from '../pool/sandbox-pool.js';
+import { RedisStore } from '../redis/redis-store.js';
 import { DockerRuntime } from '../runtime/docker/docker-runtime.js';
 import type { SandboxRuntime } from '../runtime/sandbox-runtime.js';
 import { systemClock, type Clock } from '../sessions/clock.js';
 import { SessionManager } from '../sessions/session-manager.js';
+import { planLeftovers } from './session-readoption.js';
+import { WorkerRegistration } from './worker-registration.js';
 
 export const VERSION = '0.1.0';
 
@@ -38,6 +42,9 @@ export class Worker {
     readonly pool: SandboxPool,
     private readonly runtime: SandboxRuntime,
     readonly log: Logger,
+    /** Distributed mode only. */
+    private readonly registration?: WorkerRegistration,
+    private readonly store?: RedisStore,
   ) {}
 
   /** Labels on every container this worker creates. */
@@ -74,13 +81,32 @@ export class Worker {
     await runtime.ping();
     const labels = Worker.labelsFor(config.workerId);
 
+    const clock = deps.clock ?? systemClock;
+    const store = config.redisUrl ? new RedisStore({ url: config.redisUrl, log }) : undefined;
     const leftovers = await runtime.list(labels);
-    if (leftovers.length > 0) {
+    const plan = await planLeftovers(store, runtime, config.workerId, leftovers, clock.now(), log);
+    if (plan.remove.length > 0) {
       progress(
-        `removing ${leftovers.length} container(s) left by an earlier run of ${config.workerId}`,
+        `removing ${plan.remove.length} container(s) left by an earlier run of ${config.workerId}`,
       );
-      await Promise.allSettled(leftovers.map((c) => runtime.remove(c.id)));
+      await Promise.allSettled(plan.remove.map((c) => runtime.remove(c.id)));
     }
+    const registration = store
+      ? new WorkerRegistration({
+          store,
+          workerId: config.workerId,
+          version: VERSION,
+          intervalMs: config.heartbeatIntervalMs,
+          ttlMs: config.heartbeatTtlMs,
+          load: () => ({
+            poolSize: pool.idleCount,
+            activeSessions: sessions.activeCount,
+            maxSessions: config.maxSessions,
+          }),
+          clock,
+          log,
+        })
+      : undefined;
 
     // The gauges are read at scrape time, after the pool and sessions below exist.
     const metrics: WorkerMetrics = new WorkerMetrics({
@@ -105,10 +131,27 @@ export class Worker {
       defaultTtlSeconds: config.sessionTtlSeconds,
       maxTtlSeconds: config.maxSessionTtlSeconds,
       reapIntervalMs: config.reapIntervalMs,
-      clock: deps.clock ?? systemClock,
+      clock,
       log,
       metrics,
+      journal: registration?.journal,
+      refuseNew: registration ? () => registration.refusal() : undefined,
     });
+    for (const { sessionId, record, container } of plan.adopt) {
+      const sandbox = runtime.attach?.(container); // planLeftovers adopts only when it exists
+      if (sandbox === undefined) continue;
+      sessions.adopt({
+        id: sessionId,
+        sandbox,
+        createdAt: record.created_at,
+        expiresAt: record.expires_at,
+        env: record.env,
+        metadata: record.metadata,
+      });
+    }
+    if (plan.adopt.length > 0) {
+      progress(`re-adopted ${plan.adopt.length} live session(s) of an earlier run`);
+    }
     const exec = new ExecService({
       sessions,
       defaultTimeoutMs: config.execTimeoutMs,
@@ -142,6 +185,7 @@ export class Worker {
         max_sessions: config.maxSessions,
         version: VERSION,
         uptime_seconds: Math.round((Date.now() - startedAt) / 1000),
+        ...(registration ? { registered: registration.registered } : {}),
       };
       try {
         await runtime.ping();
@@ -171,7 +215,7 @@ export class Worker {
       apiKey: config.apiKey,
       uploadLimitBytes: config.uploadLimitBytes,
     });
-    return new Worker(config, app, sessions, pool, runtime, log);
+    return new Worker(config, app, sessions, pool, runtime, log, registration, store);
   }
 
   /** Starts listening; resolves to the URL clients use. */
@@ -181,17 +225,26 @@ export class Worker {
     const address = this.app.server.address();
     const port = typeof address === 'object' && address ? address.port : this.config.port;
     const host = this.config.host.includes(':') ? `[${this.config.host}]` : this.config.host;
-    return `http://${host}:${port}`;
+    const url = `http://${host}:${port}`;
+    // A wildcard address is no address to reach: name the host instead (or --advertise-url).
+    const reachable = ['0.0.0.0', '::'].includes(this.config.host)
+      ? `http://${hostname()}:${port}`
+      : url;
+    this.registration?.start(this.config.advertiseUrl?.replace(/\/$/, '') ?? reachable);
+    return url;
   }
 
   /** Stops taking requests, then destroys every session and pooled container. Safe to call twice. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.state = 'closing';
+      await this.registration?.stop(); // Coordinators stop sending sessions here first.
       await this.app.close();
       await this.sessions.close();
       await this.pool.close();
       await this.runtime.close();
+      await this.registration?.flush();
+      await this.store?.close();
       this.state = 'closed';
     })();
     return this.closing;

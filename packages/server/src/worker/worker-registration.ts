@@ -1,0 +1,151 @@
+import type { Logger } from 'pino';
+import type { RedisStore, WorkerHeartbeat } from '../redis/redis-store.js';
+import type { Clock } from '../sessions/clock.js';
+import type { Session, SessionJournal } from '../sessions/session-manager.js';
+
+/** The numbers a heartbeat carries, read fresh each time. */
+export interface WorkerLoad {
+  poolSize: number;
+  activeSessions: number;
+  maxSessions: number;
+}
+
+export interface WorkerRegistrationOptions {
+  store: RedisStore;
+  workerId: string;
+  version: string;
+  intervalMs: number;
+  ttlMs: number;
+  load: () => WorkerLoad;
+  clock: Clock;
+  log: Logger;
+}
+
+type RegistrationState = 'idle' | 'beating' | 'stopped';
+
+/**
+ * A worker's presence in Redis: a heartbeat with a TTL that coordinators route by, and the journal
+ * of its sessions for re-adoption after a restart. Redis failures never fail a request here: the
+ * worker keeps serving the sessions it owns and only refuses new ones while it cannot renew.
+ */
+export class WorkerRegistration {
+  private state: RegistrationState = 'idle';
+  private url = '';
+  private timer: NodeJS.Timeout | undefined;
+  private beatInFlight = false;
+  private lastRenewedAt: number | undefined;
+  private lastError: string | undefined;
+  private readonly writes = new Set<Promise<void>>();
+
+  constructor(private readonly options: WorkerRegistrationOptions) {}
+
+  /** Starts heartbeating as `url`; the first heartbeat is sent at once. */
+  start(url: string): void {
+    if (this.state !== 'idle') return;
+    this.state = 'beating';
+    this.url = url;
+    void this.beat();
+    this.timer = setInterval(() => void this.beat(), this.options.intervalMs);
+    this.timer.unref();
+  }
+
+  /** Why this worker refuses new sessions now, or undefined when it takes them. */
+  refusal(): string | undefined {
+    const { clock, ttlMs, store } = this.options;
+    if (this.state === 'stopped') return 'This worker is shutting down; retry on another.';
+    if (this.lastRenewedAt !== undefined && clock.now() - this.lastRenewedAt < ttlMs) {
+      return undefined;
+    }
+    return `This worker cannot renew its heartbeat in Redis at ${store.address} (${this.lastError ?? 'not registered yet'}), so coordinators may consider it gone; it takes no new sessions until Redis answers. Retry shortly.`;
+  }
+
+  get registered(): boolean {
+    return this.refusal() === undefined;
+  }
+
+  /** Records sessions as they change; the writes run in the background. */
+  readonly journal: SessionJournal = {
+    record: (session: Session) =>
+      this.track(
+        this.options.store.recordWorkerSession(this.options.workerId, session.id, {
+          container_id: session.sandbox.id,
+          created_at: session.createdAt,
+          expires_at: session.expiresAt,
+          env: session.env,
+          metadata: session.metadata,
+        }),
+        session.id,
+      ),
+    forget: (sessionId: string) =>
+      this.track(
+        this.options.store.forgetWorkerSessions(this.options.workerId, [sessionId]),
+        sessionId,
+      ),
+  };
+
+  /** Stops heartbeating and withdraws the heartbeat, so coordinators stop routing here. */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return;
+    const wasBeating = this.state === 'beating';
+    this.state = 'stopped';
+    clearInterval(this.timer);
+    if (!wasBeating) return;
+    await this.options.store.removeHeartbeat(this.options.workerId).catch((error: unknown) => {
+      this.options.log.warn(
+        { err: error },
+        'could not withdraw the heartbeat; it expires by itself',
+      );
+    });
+  }
+
+  /** Waits for journal writes still in flight; call before closing the store. */
+  async flush(): Promise<void> {
+    await Promise.allSettled([...this.writes]);
+  }
+
+  private async beat(): Promise<void> {
+    if (this.beatInFlight || this.state !== 'beating') return;
+    this.beatInFlight = true;
+    const { store, clock, workerId, version, ttlMs, log } = this.options;
+    const load = this.options.load();
+    const now = clock.now();
+    const heartbeat: WorkerHeartbeat = {
+      worker_id: workerId,
+      url: this.url,
+      pool_size: load.poolSize,
+      active_sessions: load.activeSessions,
+      max_sessions: load.maxSessions,
+      accepting: load.activeSessions < load.maxSessions,
+      last_heartbeat: new Date(now).toISOString(),
+      version,
+    };
+    try {
+      await store.publishHeartbeat(heartbeat, ttlMs);
+      if (this.state !== 'beating') {
+        // stop() ran while this beat was in flight: do not leave a heartbeat behind.
+        await store.removeHeartbeat(workerId).catch(() => undefined);
+        return;
+      }
+      if (this.lastRenewedAt === undefined || this.lastError !== undefined) {
+        log.info({ url: this.url }, 'registered in Redis');
+      }
+      this.lastRenewedAt = now;
+      this.lastError = undefined;
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      if (this.lastError === undefined) log.warn({ err: error }, 'heartbeat failed');
+      this.lastError = reason.split(';')[0];
+    } finally {
+      this.beatInFlight = false;
+    }
+  }
+
+  private track(write: Promise<void>, sessionId: string): void {
+    const task = write.catch((error: unknown) => {
+      // Only re-adoption depends on it: a missing record means the session is not taken back.
+      this.options.log.warn({ err: error, sessionId }, 'could not record the session in Redis');
+    });
+    this.writes.add(task);
+    void task.finally(() => this.writes.delete(task));
+  }
+}
