@@ -25,8 +25,8 @@ function answer(status: number, code: string, retryAfter: string | null = null):
   });
 }
 
-void describe('errorFromResponse', () => {
-  void it('maps every API error code to its subclass, keeping code, status and message', () => {
+describe('errorFromResponse', () => {
+  it('maps every API error code to its subclass, keeping code, status and message', () => {
     const cases: [number, string, new (...args: never[]) => SandboxError][] = [
       [400, 'invalid_request', InvalidRequestError],
       [400, 'invalid_path', InvalidPathError],
@@ -49,13 +49,13 @@ void describe('errorFromResponse', () => {
     }
   });
 
-  void it('reads Retry-After into retryAfterMs', () => {
+  it('reads Retry-After into retryAfterMs', () => {
     const error = answer(503, 'capacity_exhausted', '2');
     assert.ok(error instanceof CapacityError);
     assert.equal(error.retryAfterMs, 2000);
   });
 
-  void it('falls back on the status when the body is not the API shape', () => {
+  it('falls back on the status when the body is not the API shape', () => {
     const parts = { bodyText: '<html>Bad Gateway</html>', retryAfter: null, request: 'GET u' };
     assert.ok(errorFromResponse({ ...parts, status: 401 }) instanceof AuthError);
     assert.ok(errorFromResponse({ ...parts, status: 413 }) instanceof PayloadTooLargeError);
@@ -68,7 +68,7 @@ void describe('errorFromResponse', () => {
     assert.match(other.message, /GET u answered 502: <html>Bad Gateway<\/html>/);
   });
 
-  void it('keeps an unknown code from a newer server as a base SandboxError', () => {
+  it('keeps an unknown code from a newer server as a base SandboxError', () => {
     const error = answer(429, 'rate_limited');
     assert.equal(error.constructor, SandboxError);
     assert.equal(error.code, 'http_error');
@@ -76,8 +76,8 @@ void describe('errorFromResponse', () => {
   });
 });
 
-void describe('parseRetryAfterMs', () => {
-  void it('reads seconds and HTTP dates, and ignores the rest', () => {
+describe('parseRetryAfterMs', () => {
+  it('reads seconds and HTTP dates, and ignores the rest', () => {
     const now = Date.parse('2025-01-01T00:00:00Z');
     assert.equal(parseRetryAfterMs('3', now), 3000);
     assert.equal(parseRetryAfterMs('0.5', now), 500);
@@ -88,8 +88,8 @@ void describe('parseRetryAfterMs', () => {
   });
 });
 
-void describe('ConnectionError', () => {
-  void it('names the URL and how to start a worker', () => {
+describe('ConnectionError', () => {
+  it('names the URL and how to start a worker', () => {
     const error = new ConnectionError('http://127.0.0.1:5999/health', 'ECONNREFUSED');
     assert.equal(error.code, 'connection_failed');
     assert.equal(error.status, undefined);

@@ -13,8 +13,8 @@ async function collect(body: Iterable<Uint8Array>): Promise<unknown[]> {
   return out;
 }
 
-void describe('NdjsonLineSplitter', () => {
-  void it('joins a line split over chunks and splits a chunk holding many lines', () => {
+describe('NdjsonLineSplitter', () => {
+  it('joins a line split over chunks and splits a chunk holding many lines', () => {
     const splitter = new NdjsonLineSplitter();
     assert.deepEqual(splitter.push('{"a":'), []);
     assert.deepEqual(splitter.push('1}\n{"b":2}\n{"c"'), ['{"a":1}', '{"b":2}']);
@@ -22,7 +22,7 @@ void describe('NdjsonLineSplitter', () => {
     assert.deepEqual(splitter.flush(), []);
   });
 
-  void it('drops CR and blank lines, and returns a last line without a newline on flush', () => {
+  it('drops CR and blank lines, and returns a last line without a newline on flush', () => {
     const splitter = new NdjsonLineSplitter();
     assert.deepEqual(splitter.push('{"a":1}\r\n\n  \n{"b"'), ['{"a":1}']);
     assert.deepEqual(splitter.push(':2}'), []);
@@ -31,19 +31,19 @@ void describe('NdjsonLineSplitter', () => {
   });
 });
 
-void describe('readNdjson', () => {
-  void it('parses values as their lines complete', async () => {
+describe('readNdjson', () => {
+  it('parses values as their lines complete', async () => {
     const values = await collect(chunks('{"type":"stdout","data":"hi\\n"}\n{"ty', 'pe":"exit"}'));
     assert.deepEqual(values, [{ type: 'stdout', data: 'hi\n' }, { type: 'exit' }]);
   });
 
-  void it('keeps a multi-byte character split between chunks whole', async () => {
+  it('keeps a multi-byte character split between chunks whole', async () => {
     const bytes = new TextEncoder().encode('{"data":"é€"}\n');
     const values = await collect(chunks(bytes.subarray(0, 11), bytes.subarray(11)));
     assert.deepEqual(values, [{ data: 'é€' }]);
   });
 
-  void it('names a line that is not JSON', async () => {
+  it('names a line that is not JSON', async () => {
     await assert.rejects(collect(chunks('{"ok":1}\nnot json\n')), {
       name: 'SyntaxError',
       message: /not an NDJSON line: not json/,

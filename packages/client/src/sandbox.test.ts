@@ -67,8 +67,8 @@ async function open(handler: Handler): Promise<{ sandbox: Sandbox; calls: string
   return { sandbox, calls };
 }
 
-void describe('Sandbox.execStream', () => {
-  void it('makes the events from a plain JSON answer when the server does not stream', async () => {
+describe('Sandbox.execStream', () => {
+  it('makes the events from a plain JSON answer when the server does not stream', async () => {
     const { sandbox } = await open(() =>
       json({
         stdout: 'out',
@@ -86,7 +86,7 @@ void describe('Sandbox.execStream', () => {
     ]);
   });
 
-  void it('asks for NDJSON, and yields events whose lines were split between chunks', async () => {
+  it('asks for NDJSON, and yields events whose lines were split between chunks', async () => {
     let accept: string | null = null;
     const { sandbox } = await open((_url, init) => {
       accept = new Headers(init.headers).get('accept');
@@ -105,7 +105,7 @@ void describe('Sandbox.execStream', () => {
     assert.equal(result.exitCode, 0);
   });
 
-  void it('throws the typed error of an error event, and fails a stream that ends without exit', async () => {
+  it('throws the typed error of an error event, and fails a stream that ends without exit', async () => {
     const { sandbox } = await open(() =>
       ndjson([
         '{"type":"stdout","data":"a"}\n',
@@ -118,8 +118,8 @@ void describe('Sandbox.execStream', () => {
   });
 });
 
-void describe('Sandbox.create', () => {
-  void it('retries capacity_exhausted, honouring Retry-After, until a session is free', async () => {
+describe('Sandbox.create', () => {
+  it('retries capacity_exhausted, honouring Retry-After, until a session is free', async () => {
     let tries = 0;
     const { fetch } = scriptedFetch(() =>
       ++tries < 3
@@ -135,7 +135,7 @@ void describe('Sandbox.create', () => {
     assert.ok(Date.now() - started >= 100, 'waited Retry-After twice');
   });
 
-  void it('gives up with a CapacityError once createTimeoutMs is spent', async () => {
+  it('gives up with a CapacityError once createTimeoutMs is spent', async () => {
     const { fetch } = scriptedFetch(() =>
       json({ error: { code: 'capacity_exhausted', message: 'full' } }, 503, {
         'retry-after': '0.02',
@@ -151,8 +151,8 @@ void describe('Sandbox.create', () => {
   });
 });
 
-void describe('Sandbox.close', () => {
-  void it('deletes once, is quiet about a session already gone, and blocks later calls', async () => {
+describe('Sandbox.close', () => {
+  it('deletes once, is quiet about a session already gone, and blocks later calls', async () => {
     const { sandbox, calls } = await open(() =>
       json({ error: { code: 'session_not_found', message: 'gone' } }, 404),
     );
@@ -163,7 +163,7 @@ void describe('Sandbox.close', () => {
     await assert.rejects(sandbox.exec('x'), SessionNotFoundError);
   });
 
-  void it('can be tried again when closing failed', async () => {
+  it('can be tried again when closing failed', async () => {
     let fail = true;
     const { sandbox } = await open(() =>
       fail ? json({ error: { code: 'runtime_unavailable', message: 'down' } }, 503) : json({}),

@@ -2,33 +2,33 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { collectEnvPair, execTarget, parseBatchText, parsePositiveInt } from './cli-args.js';
 
-void describe('parseBatchText', () => {
-  void it('keeps one command a line, skipping blanks and comments', () => {
+describe('parseBatchText', () => {
+  it('keeps one command a line, skipping blanks and comments', () => {
     const text = '# setup\necho one\n\n   \npython3 --version\r\n  # indented comment\nls -la\n';
     assert.deepEqual(parseBatchText(text), ['echo one', 'python3 --version', 'ls -la']);
   });
 
-  void it('joins a line ending in a backslash with the next', () => {
+  it('joins a line ending in a backslash with the next', () => {
     assert.deepEqual(parseBatchText('echo a \\\n  b\necho c'), ['echo a   b', 'echo c']);
     assert.deepEqual(parseBatchText('echo end \\'), ['echo end ']);
   });
 });
 
-void describe('argument parsers', () => {
-  void it('collects KEY=VALUE pairs, values may hold "="', () => {
+describe('argument parsers', () => {
+  it('collects KEY=VALUE pairs, values may hold "="', () => {
     assert.deepEqual(collectEnvPair('B=x=y', collectEnvPair('A=1')), { A: '1', B: 'x=y' });
     assert.throws(() => collectEnvPair('=1'), /KEY=VALUE/);
     assert.throws(() => collectEnvPair('NOVALUE'), /KEY=VALUE/);
   });
 
-  void it('accepts only whole numbers above zero', () => {
+  it('accepts only whole numbers above zero', () => {
     assert.equal(parsePositiveInt('1500'), 1500);
     assert.throws(() => parsePositiveInt('0'));
     assert.throws(() => parsePositiveInt('1.5'));
     assert.throws(() => parsePositiveInt('ten'));
   });
 
-  void it('runs one word through the shell and several as argv', () => {
+  it('runs one word through the shell and several as argv', () => {
     assert.equal(execTarget(['echo hi | wc -c']), 'echo hi | wc -c');
     assert.deepEqual(execTarget(['ls', '-la']), ['ls', '-la']);
   });
