@@ -74,7 +74,11 @@ class Exec:
     def __init__(self, rid, proc, stdin_wanted):
         self.rid = rid
         self.proc = proc
-        self.pipes = {proc.stdout.fileno(): R_STDOUT, proc.stderr.fileno(): R_STDERR}
+        # fd -> (frame type, file object); closing goes through the file object, which owns the fd.
+        self.pipes = {
+            proc.stdout.fileno(): (R_STDOUT, proc.stdout),
+            proc.stderr.fileno(): (R_STDERR, proc.stderr),
+        }
         self.stdin_buffer = bytearray()
         self.stdin_open = stdin_wanted
         self.stdin_ending = False
@@ -277,7 +281,7 @@ class Agent:
         if not data:
             self.close_pipe(ex, fd)
             return
-        send(ex.pipes[fd], ex.rid, data)
+        send(ex.pipes[fd][0], ex.rid, data)
         ex.unacked += len(data)
         if ex.unacked >= WINDOW and not ex.paused:
             ex.paused = True
@@ -287,8 +291,8 @@ class Agent:
     def close_pipe(self, ex, fd):
         if not ex.paused:
             self.selector.unregister(fd)
-        del ex.pipes[fd]
-        os.close(fd)
+        _, pipe = ex.pipes.pop(fd)
+        pipe.close()
 
     def ack(self, rid, count):
         ex = self.execs.get(rid)

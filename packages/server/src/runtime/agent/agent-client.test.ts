@@ -215,19 +215,28 @@ void describe('agent client with the real agent over pipes', () => {
     assert.ok(performance.now() - started < 5000);
   });
 
-  void test('several execs run at once on one connection', async () => {
-    const outcomes = await Promise.all(
-      Array.from({ length: 8 }, (_, i) =>
-        agent.client.exec(
-          { argv: ['/bin/sh', '-c', `sleep 0.2; exit ${i}`], cwd: dir, timeoutMs: 5000 },
-          collect(),
-        ),
-      ),
+  void test('several execs run at once on one connection, again and again', async () => {
+    // Many short execs in parallel reuse pipe descriptors quickly: each must stay its own.
+    const lanes = await Promise.all(
+      Array.from({ length: 10 }, async (_, lane) => {
+        const codes: number[] = [];
+        for (let i = 0; i < 20; i++) {
+          const sinks = collect();
+          const outcome = await agent.client.exec(
+            {
+              argv: ['/bin/sh', '-c', `echo ${lane}-${i}; exit ${lane}`],
+              cwd: dir,
+              timeoutMs: 5000,
+            },
+            sinks,
+          );
+          assert.equal(Buffer.concat(sinks.out).toString(), `${lane}-${i}\n`);
+          codes.push(outcome.exitCode);
+        }
+        return codes;
+      }),
     );
-    assert.deepEqual(
-      outcomes.map((o) => o.exitCode),
-      [0, 1, 2, 3, 4, 5, 6, 7],
-    );
+    lanes.forEach((codes, lane) => assert.deepEqual(codes, Array<number>(20).fill(lane)));
   });
 
   void test('when the agent dies, pending and later requests fail with session_lost', async () => {

@@ -204,6 +204,16 @@ export class AgentClient {
             const code =
               typeof body.code === 'number' && Number.isInteger(body.code) ? body.code : -1;
             void delivery.then(() => finish(code));
+          } else if (frame.type === ReplyType.error) {
+            const failure = operationError(frame.payload);
+            if (settled) return;
+            cleanup();
+            reject(
+              new SandpoolError(
+                'runtime_unavailable',
+                `The sandbox's agent could not run the command: ${failure.errno} ${failure.message}`,
+              ),
+            );
           } else {
             throw new AgentProtocolError(`unexpected frame type ${frame.type} for an exec`);
           }
