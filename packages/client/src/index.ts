@@ -23,6 +23,7 @@ export {
   type ReadFormat,
   type SandboxConnectOptions,
   type SandboxCreateOptions,
+  type WriteFileOptions,
 } from './sandbox.js';
 export { SandpoolClient, type CallOptions } from './sandpool-client.js';
 export {

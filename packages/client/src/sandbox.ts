@@ -98,6 +98,15 @@ export interface FileOptions {
   signal?: AbortSignal;
 }
 
+/** Options of {@link Sandbox.writeFile}. */
+export interface WriteFileOptions extends FileOptions {
+  /**
+   * The data's length in bytes, when you know it for a stream. It is sent as `Content-Length`,
+   * so the server can refuse an oversized upload before any of it is sent. `uploadFile` sets it.
+   */
+  sizeBytes?: number;
+}
+
 /** Options of {@link Sandbox.readFile}; `format` picks what it returns (default `bytes`). */
 export interface ReadFileOptions<F extends ReadFormat = ReadFormat> extends FileOptions {
   /** `bytes` (a `Uint8Array`, the default), `text` (UTF-8) or `stream` (a web `ReadableStream`). */
@@ -346,7 +355,7 @@ export class Sandbox implements AsyncDisposable {
   async writeFile(
     path: string,
     data: FileData,
-    options: FileOptions & { sizeBytes?: number } = {},
+    options: WriteFileOptions = {},
   ): Promise<WriteFileResult> {
     const body = toBody(data);
     const answer = await this.transport.requestJson({
