@@ -1,6 +1,5 @@
 import { Command, Option } from 'commander';
 import { WORKER_SETTINGS, flagsBySetting, loadWorkerConfig } from '../config/worker-config.js';
-import { Worker } from '../worker/worker.js';
 
 /** `sandpool serve`: one worker on this host's Docker engine. */
 export function registerServeCommand(program: Command): void {
