@@ -25,6 +25,8 @@ export function registerServeCommand(program: Command): void {
   }
   serve.action(async (opts: Record<string, unknown>) => {
     const config = loadWorkerConfig(flagsBySetting(opts, WORKER_SETTINGS));
+    // Loaded here so the client commands start without the worker's dependencies.
+    const { Worker } = await import('../worker/worker.js');
     const worker = await Worker.create(config, {
       onProgress: (line) => process.stdout.write(`${line}\n`),
     });
