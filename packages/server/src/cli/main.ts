@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { registerClientCommands } from './client-commands.js';
+import { registerCoordinatorCommand } from './coordinator-command.js';
 import { registerImageCommand } from './image-command.js';
 import { registerServeCommand } from './serve-command.js';
 
@@ -11,6 +12,7 @@ const program = new Command('sandpool')
   .version('0.1.0');
 
 registerServeCommand(program);
+registerCoordinatorCommand(program);
 // Further commands register here, one line each.
 registerClientCommands(program);
 registerImageCommand(program);

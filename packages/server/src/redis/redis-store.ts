@@ -53,9 +53,13 @@ export interface RedisStoreOptions {
   connectTimeoutMs?: number;
   /** A command that gets no answer in this time fails instead of hanging (default 2000). */
   commandTimeoutMs?: number;
+  /** Called on every failed call (a metrics counter). */
+  onFailure?: () => void;
 }
 
 const PREFIX = 'sandpool:';
+/** A session mapping outlives its session a little, so a late request hears the worker's 404. */
+export const SESSION_MAPPING_GRACE_MS = 60_000;
 /** Seconds a client should wait after a Redis failure; reconnects happen in the background. */
 const RETRY_AFTER_SECONDS = 2;
 
@@ -64,9 +68,11 @@ export class RedisStore {
   private readonly where: string;
   private closing: Promise<void> | undefined;
   private lastErrorLogAt = 0;
+  private readonly onFailure: () => void;
 
   constructor(options: RedisStoreOptions) {
     this.where = describeRedisUrl(options.url);
+    this.onFailure = options.onFailure ?? (() => undefined);
     this.redis = new Redis(options.url, {
       // Fail at once while disconnected instead of queueing: a request must not hang on Redis.
       enableOfflineQueue: false,
@@ -114,16 +120,42 @@ export class RedisStore {
     await this.run('ping', () => this.redis.ping());
   }
 
-  async publishHeartbeat(heartbeat: WorkerHeartbeat, ttlMs: number): Promise<void> {
+  /**
+   * Renews the heartbeat. Resolves false when there was no live heartbeat before (first beat,
+   * a lapse, or a Redis that restarted empty): the worker then writes its sessions back.
+   */
+  async publishHeartbeat(heartbeat: WorkerHeartbeat, ttlMs: number): Promise<boolean> {
     const json = JSON.stringify(heartbeat);
-    await this.run('heartbeat', () =>
+    const key = `${PREFIX}worker:${heartbeat.worker_id}`;
+    const results = await this.run('heartbeat', () =>
       this.redis
         .multi()
-        .set(`${PREFIX}worker:${heartbeat.worker_id}`, json, 'PX', ttlMs)
+        .exists(key)
+        .set(key, json, 'PX', ttlMs)
         .hset(`${PREFIX}workers`, heartbeat.worker_id, json)
         .exec()
         .then(checkMulti),
     );
+    return results[0] === 1;
+  }
+
+  /**
+   * Writes a worker's live sessions back (records and, where missing, their mappings), so its
+   * sessions stay reachable after Redis lost its data.
+   */
+  async restoreSessions(
+    workerId: string,
+    sessions: readonly { sessionId: string; record: SessionRecord }[],
+    nowMs: number,
+  ): Promise<void> {
+    if (sessions.length === 0) return;
+    const batch = this.redis.multi();
+    for (const { sessionId, record } of sessions) {
+      const ttlMs = Math.max(record.expires_at - nowMs, 1000) + SESSION_MAPPING_GRACE_MS;
+      batch.hset(`${PREFIX}worker-sessions:${workerId}`, sessionId, JSON.stringify(record));
+      batch.set(`${PREFIX}session:${sessionId}`, workerId, 'PX', ttlMs, 'NX');
+    }
+    await this.run('session restore', () => batch.exec().then(checkMulti));
   }
 
   /** Ends the worker's liveness at once (a clean stop); /health still lists it, as unhealthy. */
@@ -235,6 +267,7 @@ export class RedisStore {
     try {
       return await call();
     } catch (error) {
+      this.onFailure();
       const reason = error instanceof Error ? error.message : String(error);
       throw new SandpoolError(
         'runtime_unavailable',
@@ -246,9 +279,10 @@ export class RedisStore {
   }
 }
 
-function checkMulti(results: [Error | null, unknown][] | null): void {
+function checkMulti(results: [Error | null, unknown][] | null): unknown[] {
   if (results === null) throw new Error('transaction aborted');
   for (const [error] of results) if (error) throw error;
+  return results.map(([, value]) => value);
 }
 
 function parseJson<T>(text: string): T | undefined {

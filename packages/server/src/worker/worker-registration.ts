@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { RedisStore, WorkerHeartbeat } from '../redis/redis-store.js';
+import type { RedisStore, SessionRecord, WorkerHeartbeat } from '../redis/redis-store.js';
 import type { Clock } from '../sessions/clock.js';
 import type { Session, SessionJournal } from '../sessions/session-manager.js';
 
@@ -17,6 +17,8 @@ export interface WorkerRegistrationOptions {
   intervalMs: number;
   ttlMs: number;
   load: () => WorkerLoad;
+  /** The worker's live sessions, written back when Redis lost them. */
+  sessions: () => Session[];
   clock: Clock;
   log: Logger;
 }
@@ -33,6 +35,9 @@ export class WorkerRegistration {
   private url = '';
   private timer: NodeJS.Timeout | undefined;
   private beatInFlight = false;
+  private beatAgain = false;
+  /** Sessions must be written back (Redis lost them, or a journal write failed). */
+  private restorePending = false;
   private lastRenewedAt: number | undefined;
   private lastError: string | undefined;
   private readonly writes = new Set<Promise<void>>();
@@ -67,13 +72,11 @@ export class WorkerRegistration {
   readonly journal: SessionJournal = {
     record: (session: Session) =>
       this.track(
-        this.options.store.recordWorkerSession(this.options.workerId, session.id, {
-          container_id: session.sandbox.id,
-          created_at: session.createdAt,
-          expires_at: session.expiresAt,
-          env: session.env,
-          metadata: session.metadata,
-        }),
+        this.options.store.recordWorkerSession(
+          this.options.workerId,
+          session.id,
+          recordOf(session),
+        ),
         session.id,
       ),
     forget: (sessionId: string) =>
@@ -82,6 +85,12 @@ export class WorkerRegistration {
         sessionId,
       ),
   };
+
+  /** Publishes the load now instead of at the next tick (a session came or went). */
+  nudge(): void {
+    if (this.beatInFlight) this.beatAgain = true;
+    else void this.beat();
+  }
 
   /** Stops heartbeating and withdraws the heartbeat, so coordinators stop routing here. */
   async stop(): Promise<void> {
@@ -120,7 +129,11 @@ export class WorkerRegistration {
       version,
     };
     try {
-      await store.publishHeartbeat(heartbeat, ttlMs);
+      if (!(await store.publishHeartbeat(heartbeat, ttlMs))) this.restorePending = true;
+      if (this.restorePending) {
+        await this.restoreSessions(now);
+        this.restorePending = false;
+      }
       if (this.state !== 'beating') {
         // stop() ran while this beat was in flight: do not leave a heartbeat behind.
         await store.removeHeartbeat(workerId).catch(() => undefined);
@@ -137,15 +150,43 @@ export class WorkerRegistration {
       this.lastError = reason.split(';')[0];
     } finally {
       this.beatInFlight = false;
+      if (this.beatAgain) {
+        this.beatAgain = false;
+        void this.beat();
+      }
     }
   }
 
+  /** After a lapse or a Redis that restarted empty, the sessions must be routable again. */
+  private async restoreSessions(nowMs: number): Promise<void> {
+    const live = this.options.sessions();
+    if (live.length === 0) return;
+    await this.options.store.restoreSessions(
+      this.options.workerId,
+      live.map((session) => ({ sessionId: session.id, record: recordOf(session) })),
+      nowMs,
+    );
+    this.options.log.info({ sessions: live.length }, 'wrote live sessions back to Redis');
+  }
+
   private track(write: Promise<void>, sessionId: string): void {
+    this.nudge();
     const task = write.catch((error: unknown) => {
+      this.restorePending = true;
       // Only re-adoption depends on it: a missing record means the session is not taken back.
       this.options.log.warn({ err: error, sessionId }, 'could not record the session in Redis');
     });
     this.writes.add(task);
     void task.finally(() => this.writes.delete(task));
   }
+}
+
+function recordOf(session: Session): SessionRecord {
+  return {
+    container_id: session.sandbox.id,
+    created_at: session.createdAt,
+    expires_at: session.expiresAt,
+    env: session.env,
+    metadata: session.metadata,
+  };
 }

@@ -103,6 +103,7 @@ export class Worker {
             activeSessions: sessions.activeCount,
             maxSessions: config.maxSessions,
           }),
+          sessions: () => sessions.list(),
           clock,
           log,
         })

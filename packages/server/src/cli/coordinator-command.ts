@@ -1,0 +1,50 @@
+import { Command, Option } from 'commander';
+import { COORDINATOR_SETTINGS, loadCoordinatorConfig } from '../config/coordinator-config.js';
+import { flagsBySetting } from '../config/worker-config.js';
+import { Coordinator } from '../coordinator/coordinator.js';
+
+/** `sandpool coordinator`: the public API in front of many workers that register in Redis. */
+export function registerCoordinatorCommand(program: Command): void {
+  const command = program
+    .command('coordinator')
+    .description('Run a coordinator: route sessions over the workers registered in Redis')
+    .addHelpText(
+      'after',
+      '\nEvery flag has an environment variable (shown with its default).\n\nExamples:\n  sandpool coordinator --redis redis://127.0.0.1:6379\n  sandpool serve --port 5001 --redis redis://127.0.0.1:6379 --worker-id w1\n  SANDPOOL_API_KEY=$(openssl rand -hex 24) sandpool coordinator --host 0.0.0.0 --redis redis://redis:6379',
+    );
+  for (const setting of COORDINATOR_SETTINGS) {
+    const placeholder =
+      setting.kind === 'boolean' ? '' : ` <${setting.kind === 'string' ? 'value' : 'n'}>`;
+    const fallback = setting.defaultLabel ?? String(setting.fallback);
+    command.addOption(
+      new Option(
+        `${setting.flag}${placeholder}`,
+        `${setting.description} [${setting.env}, default ${fallback}]`,
+      ),
+    );
+  }
+  command.action(async (opts: Record<string, unknown>) => {
+    const config = loadCoordinatorConfig(flagsBySetting(opts, COORDINATOR_SETTINGS));
+    const coordinator = await Coordinator.create(config);
+    const url = await coordinator.listen();
+    process.stdout.write(
+      `sandpool coordinator listening on ${url} (Redis ${config.redisUrl.replace(/\/\/[^@/]*@/, '//***@')})\n`,
+    );
+
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      process.stdout.write(`${signal}: stopping\n`);
+      coordinator.close().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          process.stderr.write(`error while stopping: ${String(error)}\n`);
+          process.exit(1);
+        },
+      );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}

@@ -1,0 +1,46 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Registry } from 'prom-client';
+import { createBearerCheck } from './auth.js';
+import { installErrorHandling } from './error-handler.js';
+import { coordinatorRoutes, type CoordinatorRouteOptions } from './routes/coordinator-routes.js';
+import { serviceRoutes, type HealthReport } from './routes/service-routes.js';
+
+export interface CoordinatorAppServices extends CoordinatorRouteOptions {
+  health: () => Promise<HealthReport>;
+  registry: Registry;
+  log: FastifyBaseLogger;
+  apiKey: string | undefined;
+}
+
+/** Routes that answer without a key, as on a worker. */
+const PUBLIC_ROUTES = new Set(['/health']);
+
+/** Builds the coordinator's HTTP application (the worker's API, proxied). It never listens. */
+export async function buildCoordinatorApp(
+  services: CoordinatorAppServices,
+): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: services.log,
+    logController: new LogController({ disableRequestLogging: true }),
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  installErrorHandling(app);
+
+  // Bodies stay unread streams: the worker validates them, and uploads must not be buffered.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+
+  if (services.apiKey !== undefined) {
+    const check = createBearerCheck(services.apiKey);
+    app.addHook('onRequest', async (request) => {
+      if (!PUBLIC_ROUTES.has(request.routeOptions.url ?? '')) check(request.headers.authorization);
+    });
+  }
+
+  await app.register(coordinatorRoutes, services);
+  await app.register(serviceRoutes, { health: services.health, registry: services.registry });
+  return app;
+}

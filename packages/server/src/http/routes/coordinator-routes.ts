@@ -1,0 +1,253 @@
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import { PassThrough, type Readable } from 'node:stream';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { CoordinatorMetrics } from '../../coordinator/coordinator-metrics.js';
+import type { SessionRouter, WorkerTarget } from '../../coordinator/session-router.js';
+import {
+  readResponse,
+  WorkerUnreachableError,
+  type WorkerProxy,
+} from '../../coordinator/worker-proxy.js';
+import { SandpoolError } from '../../errors/sandpool-error.js';
+import { SessionParams } from '../schemas.js';
+
+export interface CoordinatorRouteOptions {
+  router: SessionRouter;
+  proxy: WorkerProxy;
+  metrics: CoordinatorMetrics;
+  /** Sent to workers instead of the client's `Authorization` when set. */
+  workerApiKey: string | undefined;
+  /** Largest body the coordinator reads itself (create, /execute). */
+  bodyLimitBytes: number;
+}
+
+const NDJSON = 'application/x-ndjson';
+const CONTROL_ANSWER_LIMIT = 4 * 1024 * 1024;
+/** Headers that belong to one connection, not to the message (RFC 9110 §7.6.1). */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'date', 'upgrade']);
+
+interface RelayOptions {
+  /** A body read already (the seed's /execute); otherwise the request streams through. */
+  body?: Buffer;
+  /** Sees a control answer whole before the client does (keep-alive, delete). */
+  after?: (status: number, body: Buffer, target: WorkerTarget) => Promise<void>;
+}
+
+/**
+ * The public API of a worker, answered by forwarding to the worker that owns the session.
+ * Commands' output and files stream through in both directions; nothing is buffered but small
+ * control bodies.
+ */
+export const coordinatorRoutes: FastifyPluginAsyncTypebox<CoordinatorRouteOptions> = async (
+  app,
+  { router, proxy, metrics, workerApiKey, bodyLimitBytes },
+) => {
+  const upstreamHeaders = (request: FastifyRequest, body?: Buffer): OutgoingHttpHeaders => {
+    const headers: OutgoingHttpHeaders = {};
+    for (const name of ['content-type', 'accept'] as const) {
+      const value = request.headers[name];
+      if (value !== undefined) headers[name] = value;
+    }
+    if (body !== undefined) headers['content-length'] = body.length;
+    else if (request.headers['content-length'] !== undefined) {
+      headers['content-length'] = request.headers['content-length'];
+    }
+    const authorization =
+      workerApiKey !== undefined ? `Bearer ${workerApiKey}` : request.headers.authorization;
+    if (authorization !== undefined) headers.authorization = authorization;
+    return headers;
+  };
+
+  const relay = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    sessionId: string,
+    options: RelayOptions = {},
+  ) => {
+    const target = await router.route(sessionId);
+    const signal = abortOnDisconnect(reply);
+    const streamsBody = request.method === 'POST' || request.method === 'PUT';
+    const stopTimer = metrics.upstreamSeconds.startTimer();
+    let response: IncomingMessage;
+    try {
+      response = await proxy.send({
+        url: `${target.url}${request.url}`,
+        method: request.method,
+        headers: upstreamHeaders(request, options.body),
+        body: options.body ?? (streamsBody ? requestStream(request) : undefined),
+        signal,
+      });
+    } catch (error) {
+      if (signal.aborted) throw new SandpoolError('invalid_request', 'The client went away.');
+      if (error instanceof WorkerUnreachableError) {
+        throw await router.unreachable(sessionId, target, error);
+      }
+      throw error;
+    }
+    stopTimer();
+    metrics.routed.inc({ worker: target.workerId });
+    const status = response.statusCode ?? 502;
+    // The worker answered before reading the whole upload (413): the rest must not be read as
+    // the next request.
+    if (!request.raw.complete) reply.header('connection', 'close');
+    if (options.after) {
+      let body: Buffer;
+      try {
+        body = await readResponse(response, CONTROL_ANSWER_LIMIT);
+      } catch (error) {
+        throw await router.unreachable(
+          sessionId,
+          target,
+          new WorkerUnreachableError(target.url, 'the answer broke off', { cause: error }),
+        );
+      }
+      await options.after(status, body, target);
+      return reply.code(status).headers(responseHeaders(response.headers)).send(body);
+    }
+    const isStream = (response.headers['content-type'] ?? '').includes(NDJSON);
+    return reply
+      .code(status)
+      .headers(responseHeaders(response.headers))
+      .send(isStream ? relayNdjson(response, target.workerId) : response);
+  };
+
+  const readBody = async (request: FastifyRequest): Promise<Buffer> => {
+    const declared = Number(request.headers['content-length'] ?? 0);
+    if (declared > bodyLimitBytes) throw tooLarge(bodyLimitBytes);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of requestStream(request)) {
+      const buffer = chunk as Buffer;
+      size += buffer.length;
+      if (size > bodyLimitBytes) throw tooLarge(bodyLimitBytes);
+      chunks.push(buffer);
+    }
+    return Buffer.concat(chunks);
+  };
+
+  const create = async (request: FastifyRequest, reply: FastifyReply, path: string) => {
+    const body = await readBody(request);
+    const headers = upstreamHeaders(request, body);
+    if (body.length > 0 && headers['content-type'] === undefined) {
+      headers['content-type'] = 'application/json';
+    }
+    const answer = await router.create(path, body, headers);
+    return reply.code(answer.status).headers(responseHeaders(answer.headers)).send(answer.body);
+  };
+
+  app.post('/v1/sessions', async (request, reply) => create(request, reply, '/v1/sessions'));
+  app.post('/create_session', async (request, reply) => create(request, reply, '/create_session'));
+
+  app.get('/v1/sessions', async (request) => ({
+    sessions: await router.listAll(upstreamHeaders(request)),
+  }));
+
+  const params = { schema: { params: SessionParams } };
+  app.get('/v1/sessions/:id', params, async (request, reply) =>
+    relay(request, reply, request.params.id, { after: async () => undefined }),
+  );
+  app.post('/v1/sessions/:id/keepalive', params, async (request, reply) =>
+    relay(request, reply, request.params.id, {
+      after: async (status, body, target) => {
+        if (status === 200) await router.extended(request.params.id, target, body);
+      },
+    }),
+  );
+  app.delete('/v1/sessions/:id', params, async (request, reply) =>
+    relay(request, reply, request.params.id, {
+      after: async (status) => {
+        if (status !== 204 && status !== 404) return;
+        // The session is gone either way; a mapping left behind expires with its TTL.
+        await router.released(request.params.id).catch((error: unknown) => {
+          request.log.warn({ err: error }, 'could not remove the session mapping');
+        });
+      },
+    }),
+  );
+  app.post('/v1/sessions/:id/exec', params, async (request, reply) =>
+    relay(request, reply, request.params.id),
+  );
+  app.put('/v1/sessions/:id/files', params, async (request, reply) =>
+    relay(request, reply, request.params.id),
+  );
+  app.get('/v1/sessions/:id/files', params, async (request, reply) =>
+    relay(request, reply, request.params.id),
+  );
+  app.delete('/v1/sessions/:id/files', params, async (request, reply) =>
+    relay(request, reply, request.params.id),
+  );
+  app.get('/v1/sessions/:id/files/list', params, async (request, reply) =>
+    relay(request, reply, request.params.id),
+  );
+
+  // The seed's exec names the session in the body: read it (small), route, send it on.
+  app.post('/execute', async (request, reply) => {
+    const body = await readBody(request);
+    let sessionId: unknown;
+    try {
+      sessionId = (JSON.parse(body.toString('utf8')) as { session_id?: unknown }).session_id;
+    } catch {
+      throw new SandpoolError('invalid_request', 'The body is not valid JSON.');
+    }
+    if (typeof sessionId !== 'string' || sessionId.length === 0 || sessionId.length > 128) {
+      throw new SandpoolError(
+        'invalid_request',
+        'Invalid request: body is missing "session_id". See the API section of the README.',
+      );
+    }
+    return relay(request, reply, sessionId, { body });
+  });
+};
+
+/** The request body as the content-type parser left it: unread, streaming. */
+function requestStream(request: FastifyRequest): Readable {
+  const body = request.body as Readable | undefined;
+  return body !== undefined && typeof body.pipe === 'function' ? body : request.raw;
+}
+
+function responseHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {
+  const kept: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !HOP_BY_HOP.has(name)) kept[name] = value;
+  }
+  return kept;
+}
+
+function tooLarge(limitBytes: number): SandpoolError {
+  return new SandpoolError(
+    'payload_too_large',
+    `The request body exceeds the coordinator's limit of ${limitBytes} bytes (SANDPOOL_BODY_LIMIT_BYTES).`,
+  );
+}
+
+/** Aborts the request to the worker when the client goes away, so its command is killed. */
+function abortOnDisconnect(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort();
+  });
+  return controller.signal;
+}
+
+/**
+ * Passes an exec stream through line for line; if the worker breaks off, the client still gets
+ * a last `error` event instead of a stream that just stops.
+ */
+function relayNdjson(response: IncomingMessage, workerId: string): Readable {
+  const out = new PassThrough();
+  response.on('error', () => undefined); // 'close' below reports it.
+  response.pipe(out, { end: false });
+  response.once('close', () => {
+    if (out.destroyed) return;
+    if (!response.complete) {
+      const error = new SandpoolError(
+        'runtime_unavailable',
+        `Worker ${workerId} stopped answering while the command ran; its outcome is unknown.`,
+      );
+      out.write(`${JSON.stringify({ type: 'error', error: error.toBody().error })}\n`);
+    }
+    out.end();
+  });
+  return out;
+}
