@@ -72,7 +72,7 @@ async function pollUntil(
   return output;
 }
 
-void describe('exec and files through the in-sandbox agent', () => {
+describe('exec and files through the in-sandbox agent', () => {
   let w: TestWorker;
   let session: string;
 
@@ -82,7 +82,7 @@ void describe('exec and files through the in-sandbox agent', () => {
   });
   after(() => w.close());
 
-  void test('the sandbox runs the agent as uid 1000 with the command in its own process group', async () => {
+  test('the sandbox runs the agent as uid 1000 with the command in its own process group', async () => {
     const r = await exec(w.url, session, {
       command: 'ps -o user=,args= -p 1,$PPID; echo pgid=$(ps -o pgid= -p $$) pid=$$',
     });
@@ -91,7 +91,7 @@ void describe('exec and files through the in-sandbox agent', () => {
     assert.equal(pgid, pid);
   });
 
-  void test('5 MiB of output arrives whole', async () => {
+  test('5 MiB of output arrives whole', async () => {
     const r = await exec(w.url, session, {
       command: 'python3 -c "import sys; sys.stdout.write(\'x\' * (5 * 1024 * 1024))"',
     });
@@ -100,7 +100,7 @@ void describe('exec and files through the in-sandbox agent', () => {
     assert.equal(r.truncated, false);
   });
 
-  void test('binary files round-trip byte for byte, 5 MiB', async () => {
+  test('binary files round-trip byte for byte, 5 MiB', async () => {
     const bytes = randomBytes(5 * MiB);
     const put = await fetch(`${w.url}/v1/sessions/${session}/files?path=bin/blob`, {
       method: 'PUT',
@@ -115,13 +115,13 @@ void describe('exec and files through the in-sandbox agent', () => {
     assert.equal(sum.stdout.trim(), createHash('sha256').update(bytes).digest('hex'));
   });
 
-  void test('a timeout kills the whole process group', async () => {
+  test('a timeout kills the whole process group', async () => {
     const r = await exec(w.url, session, { command: 'sleep 611 & sleep 612', timeout_ms: 500 });
     assert.equal(r.timed_out, true);
     assert.equal(await pollUntil(w.url, session, 'pgrep -c "^sleep 61[12]$" || true', '0'), '0');
   });
 
-  void test('the first output reaches the client while the command still runs', async () => {
+  test('the first output reaches the client while the command still runs', async () => {
     const stream = await openStream(w.url, session, {
       command: 'echo first; while [ ! -e /tmp/release ]; do sleep 0.05; done; echo second',
       timeout_ms: 30_000,
@@ -134,7 +134,7 @@ void describe('exec and files through the in-sandbox agent', () => {
     await exec(w.url, session, { command: 'rm -f /tmp/release' });
   });
 
-  void test('a client that stops reading holds the command back (backpressure)', async () => {
+  test('a client that stops reading holds the command back (backpressure)', async () => {
     const stream = await openStream(w.url, session, {
       command:
         "python3 -c \"\nimport sys\nchunk = b'y' * 65536\nfor i in range(3200):\n    sys.stdout.buffer.write(chunk)\n    open('/tmp/progress', 'w').write(str(i + 1))\n\"",
@@ -157,7 +157,7 @@ void describe('exec and files through the in-sandbox agent', () => {
     assert.equal(await pollUntil(w.url, session, 'pgrep -c -f "^python3 -c" || true', '0'), '0');
   });
 
-  void test('a client that disconnects gets its command killed', async () => {
+  test('a client that disconnects gets its command killed', async () => {
     const controller = new AbortController();
     const stream = await openStream(
       w.url,
@@ -170,7 +170,7 @@ void describe('exec and files through the in-sandbox agent', () => {
     assert.equal(await pollUntil(w.url, session, 'pgrep -c "^sleep 613$" || true', '0'), '0');
   });
 
-  void test('a fork bomb ends at its timeout and the session keeps working', async () => {
+  test('a fork bomb ends at its timeout and the session keeps working', async () => {
     const bombed = await createSession(w.url);
     const r = await exec(w.url, bombed, { command: "bash -c ':(){ :|:& };:'", timeout_ms: 2000 });
     assert.equal(r.timed_out, true);
@@ -179,7 +179,7 @@ void describe('exec and files through the in-sandbox agent', () => {
     assert.equal((await call(w.url, 'DELETE', `/v1/sessions/${bombed}`)).status, 204);
   });
 
-  void test('when the agent is killed from inside, the session answers 410 session_lost', async () => {
+  test('when the agent is killed from inside, the session answers 410 session_lost', async () => {
     const doomed = await createSession(w.url);
     const killed = await call<{ error: { code: string } }>(
       w.url,
@@ -206,8 +206,8 @@ void describe('exec and files through the in-sandbox agent', () => {
   });
 });
 
-void describe('images without the agent', () => {
-  void test('run through docker exec behind the same interface', async () => {
+describe('images without the agent', () => {
+  test('run through docker exec behind the same interface', async () => {
     const runtime = new DockerRuntime({
       agent: 'never',
       limits: {

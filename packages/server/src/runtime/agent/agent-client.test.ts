@@ -27,7 +27,14 @@ async function startAgent(): Promise<LocalAgent> {
     },
     limits: { killGraceMs: 2000 },
   });
-  child.stdout.on('data', (chunk: Buffer) => client.receive(chunk));
+  // Pausing the pipe on the client's request, as the Docker transport does.
+  child.stdout.on('data', (chunk: Buffer) => {
+    const pause = client.receive(chunk);
+    if (pause) {
+      child.stdout.pause();
+      void pause.then(() => child.stdout.resume());
+    }
+  });
   child.stdout.on('end', () => client.end('exited'));
   child.stdin.on('error', () => undefined);
   child.stderr.resume();
@@ -62,7 +69,7 @@ async function processRuns(pid: number): Promise<boolean> {
   return status !== '' && !/^\d+ \(.*\) Z/.test(status);
 }
 
-void describe('agent client with the real agent over pipes', () => {
+describe('agent client with the real agent over pipes', () => {
   let agent: LocalAgent;
   let dir: string;
   before(async () => {
@@ -74,7 +81,7 @@ void describe('agent client with the real agent over pipes', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  void test('runs a command with cwd, env and stdin, and reports its exit code', async () => {
+  test('runs a command with cwd, env and stdin, and reports its exit code', async () => {
     const sinks = collect();
     const outcome = await agent.client.exec(
       {
@@ -92,7 +99,7 @@ void describe('agent client with the real agent over pipes', () => {
     assert.equal(outcome.timedOut, false);
   });
 
-  void test('a missing program exits 127, a signal death 128+n', async () => {
+  test('a missing program exits 127, a signal death 128+n', async () => {
     const missing = await agent.client.exec(
       { argv: ['/no/such/program'], cwd: dir, timeoutMs: 5000 },
       collect(),
@@ -105,7 +112,7 @@ void describe('agent client with the real agent over pipes', () => {
     assert.equal(killed.exitCode, 137);
   });
 
-  void test('5 MiB of output arrives whole, in order, through a slow reader', async () => {
+  test('5 MiB of output arrives whole, in order, through a slow reader', async () => {
     let received = 0;
     const hash = (await import('node:crypto')).createHash('sha256');
     const outcome = await agent.client.exec(
@@ -134,7 +141,7 @@ void describe('agent client with the real agent over pipes', () => {
     assert.equal(hash.digest('hex'), expected.digest('hex'));
   });
 
-  void test('binary data survives stdin → stdout and file write → read', async () => {
+  test('binary data survives stdin → stdout and file write → read', async () => {
     const bytes = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7919) % 256));
     const sinks = collect();
     await agent.client.exec({ argv: ['cat'], cwd: dir, stdin: bytes, timeoutMs: 5000 }, sinks);
@@ -154,7 +161,7 @@ void describe('agent client with the real agent over pipes', () => {
     assert.deepEqual(await agent.client.statFile(file), { type: 'file', size: bytes.length });
   });
 
-  void test('files: list, stat of nothing, remove, and errors as public codes', async () => {
+  test('files: list, stat of nothing, remove, and errors as public codes', async () => {
     await agent.client.writeFile(
       path.join(dir, 'listed/a.txt'),
       Readable.from([Buffer.from('abc')]),
@@ -181,7 +188,7 @@ void describe('agent client with the real agent over pipes', () => {
     });
   });
 
-  void test('a timeout kills the whole process group, background children included', async () => {
+  test('a timeout kills the whole process group, background children included', async () => {
     const sinks = collect();
     const outcome = await agent.client.exec(
       { argv: ['/bin/sh', '-c', 'sleep 600 & echo $!; sleep 600'], cwd: dir, timeoutMs: 300 },
@@ -194,7 +201,7 @@ void describe('agent client with the real agent over pipes', () => {
     assert.equal(await processRuns(child), false);
   });
 
-  void test('pipe semantics: a background child holding stdout keeps the exec running until its timeout', async () => {
+  test('pipe semantics: a background child holding stdout keeps the exec running until its timeout', async () => {
     const outcome = await agent.client.exec(
       { argv: ['/bin/sh', '-c', 'sleep 600 & exit 0'], cwd: dir, timeoutMs: 400 },
       collect(),
@@ -202,7 +209,7 @@ void describe('agent client with the real agent over pipes', () => {
     assert.equal(outcome.timedOut, true);
   });
 
-  void test('aborting (a client went away) kills the command', async () => {
+  test('aborting (a client went away) kills the command', async () => {
     const controller = new AbortController();
     const started = performance.now();
     const running = agent.client.exec(
@@ -215,7 +222,7 @@ void describe('agent client with the real agent over pipes', () => {
     assert.ok(performance.now() - started < 5000);
   });
 
-  void test('several execs run at once on one connection, again and again', async () => {
+  test('several execs run at once on one connection, again and again', async () => {
     // Many short execs in parallel reuse pipe descriptors quickly: each must stay its own.
     const lanes = await Promise.all(
       Array.from({ length: 10 }, async (_, lane) => {
@@ -239,7 +246,7 @@ void describe('agent client with the real agent over pipes', () => {
     lanes.forEach((codes, lane) => assert.deepEqual(codes, Array<number>(20).fill(lane)));
   });
 
-  void test('when the agent dies, pending and later requests fail with session_lost', async () => {
+  test('when the agent dies, pending and later requests fail with session_lost', async () => {
     const doomed = await startAgent();
     const running = doomed.client.exec(
       { argv: ['sleep', '600'], cwd: dir, timeoutMs: 60_000 },
@@ -255,19 +262,19 @@ void describe('agent client with the real agent over pipes', () => {
   });
 });
 
-void describe('agent client bounds what an agent may send', () => {
-  void test('an oversized frame ends the connection as lost', async () => {
+describe('agent client bounds what an agent may send', () => {
+  test('an oversized frame ends the connection as lost', async () => {
     const lost: string[] = [];
     const client = new AgentClient({ send: () => Promise.resolve(), onLost: (r) => lost.push(r) });
     const pending = client.statFile('/x');
     const header = Buffer.alloc(9);
     header.writeUInt32BE(64 * 1024 * 1024, 0);
-    client.receive(header);
+    assert.equal(client.receive(header), undefined);
     await assert.rejects(pending, { code: 'session_lost' });
     assert.match(lost[0] ?? '', /protocol/);
   });
 
-  void test('a silent agent is declared lost', async () => {
+  test('a silent agent is declared lost', async () => {
     const client = new AgentClient({
       send: () => Promise.resolve(),
       limits: { pingIntervalMs: 20, silenceTimeoutMs: 60 },
@@ -277,7 +284,20 @@ void describe('agent client bounds what an agent may send', () => {
     clearTimeout(keepAlive);
   });
 
-  void test('output past the window without acks is a protocol violation', async () => {
+  test('a flood of frames makes receive ask the transport to pause', async () => {
+    const { encodeFrame, ReplyType } = await import('./agent-protocol.js');
+    const client = new AgentClient({
+      send: () => Promise.resolve(),
+      limits: { maxFramesPerSecond: 100 },
+    });
+    const pong = encodeFrame(ReplyType.pong, 0);
+    const pause = client.receive(Buffer.concat(Array.from({ length: 20 }, () => pong)));
+    assert.ok(pause instanceof Promise);
+    await pause;
+    assert.equal(client.lost, undefined);
+  });
+
+  test('output past the window without acks is a protocol violation', async () => {
     const frames: Buffer[] = [];
     const client = new AgentClient({
       send: (f) => {
@@ -293,8 +313,9 @@ void describe('agent client bounds what an agent may send', () => {
     await new Promise((r) => setImmediate(r));
     const id = frames[0]?.readUInt32BE(5) ?? 0;
     const { encodeFrame, ReplyType } = await import('./agent-protocol.js');
-    for (let i = 0; i < 3; i++)
-      client.receive(encodeFrame(ReplyType.stdout, id, Buffer.alloc(1000)));
+    for (let i = 0; i < 3; i++) {
+      await client.receive(encodeFrame(ReplyType.stdout, id, Buffer.alloc(1000)));
+    }
     await assert.rejects(running, { code: 'session_lost' });
   });
 });

@@ -34,6 +34,11 @@ export interface AgentLimits {
   killGraceMs: number;
   /** Frames for requests nobody waits for (late output, forgeries) tolerated per second. */
   maxStrayFramesPerSecond: number;
+  /**
+   * Frames taken per second before `receive` asks the transport to pause: a flood of tiny frames
+   * would cost the worker CPU out of proportion to the bytes, which the window alone does not bound.
+   */
+  maxFramesPerSecond: number;
   /** Size of the data frames of an upload. */
   uploadChunkBytes: number;
 }
@@ -45,6 +50,7 @@ export const DEFAULT_AGENT_LIMITS: AgentLimits = {
   silenceTimeoutMs: 20_000,
   killGraceMs: 5_000,
   maxStrayFramesPerSecond: 5_000,
+  maxFramesPerSecond: 50_000,
   uploadChunkBytes: 256 * 1024,
 };
 
@@ -88,6 +94,8 @@ export class AgentClient {
   private watchdog: NodeJS.Timeout | undefined;
   private strayWindowStartMs = 0;
   private strayCount = 0;
+  private rateSliceStartMs = 0;
+  private rateSliceFrames = 0;
 
   constructor(private readonly options: AgentClientOptions) {
     this.limits = { ...DEFAULT_AGENT_LIMITS, ...options.limits };
@@ -99,16 +107,32 @@ export class AgentClient {
     return this.lostReason;
   }
 
-  /** Bytes from the agent's stdout. */
-  receive(chunk: Buffer): void {
-    if (this.lostReason !== undefined) return;
-    this.lastHeardMs = performance.now();
+  /**
+   * Bytes from the agent's stdout. A returned promise asks the transport to read no more until
+   * it settles (the agent is over its frame rate).
+   */
+  receive(chunk: Buffer): Promise<void> | undefined {
+    if (this.lostReason !== undefined) return undefined;
+    const now = performance.now();
+    this.lastHeardMs = now;
+    let frames: AgentFrame[];
     try {
-      for (const frame of this.decoder.push(chunk)) this.dispatch(frame);
+      frames = this.decoder.push(chunk);
+      for (const frame of frames) this.dispatch(frame);
     } catch (error) {
       if (!(error instanceof AgentProtocolError)) throw error;
       this.fail(`broke the protocol (${error.message})`);
+      return undefined;
     }
+    // Budgeted in slices of 100 ms; past the budget, reading pauses until the next slice.
+    if (now - this.rateSliceStartMs >= 100) {
+      this.rateSliceStartMs = now;
+      this.rateSliceFrames = 0;
+    }
+    this.rateSliceFrames += frames.length;
+    if (this.rateSliceFrames <= this.limits.maxFramesPerSecond / 10) return undefined;
+    const waitMs = Math.max(1, this.rateSliceStartMs + 100 - now);
+    return new Promise((resolve) => setTimeout(resolve, waitMs));
   }
 
   /** The transport ended: every pending and future request fails with `session_lost`. */

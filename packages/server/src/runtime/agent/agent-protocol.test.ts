@@ -10,15 +10,15 @@ import {
   RequestType,
 } from './agent-protocol.js';
 
-void describe('agent protocol framing', () => {
-  void test('a frame is length, type, request id and payload', () => {
+describe('agent protocol framing', () => {
+  test('a frame is length, type, request id and payload', () => {
     const frame = encodeFrame(RequestType.exec, 0x01020304, Buffer.from('hi'));
     assert.deepEqual([...frame], [0, 0, 0, 7, 0x02, 1, 2, 3, 4, 0x68, 0x69]);
     const ack = encodeAck(9, 65536);
     assert.deepEqual([...ack.subarray(9)], [0, 1, 0, 0]);
   });
 
-  void test('frames split at every byte boundary decode to the same frames', () => {
+  test('frames split at every byte boundary decode to the same frames', () => {
     const stream = Buffer.concat([
       encodeFrame(ReplyType.stdout, 1, Buffer.from([0, 255, 10, 13])),
       encodeFrame(ReplyType.exit, 1, { code: 0 }),
@@ -38,14 +38,14 @@ void describe('agent protocol framing', () => {
     }
   });
 
-  void test('an oversized or undersized length is refused before buffering', () => {
+  test('an oversized or undersized length is refused before buffering', () => {
     const big = Buffer.alloc(4);
     big.writeUInt32BE(2000 + 5);
     assert.throws(() => new FrameDecoder(1024).push(big), AgentProtocolError);
     assert.throws(() => new FrameDecoder(1024).push(Buffer.from([0, 0, 0, 2])), AgentProtocolError);
   });
 
-  void test('control payloads must be JSON objects', () => {
+  test('control payloads must be JSON objects', () => {
     assert.throws(() => parseJsonPayload(Buffer.from('nope')), AgentProtocolError);
     assert.throws(() => parseJsonPayload(Buffer.from('[1]')), AgentProtocolError);
   });

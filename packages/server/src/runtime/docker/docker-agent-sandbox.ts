@@ -71,8 +71,9 @@ export class DockerAgentSandbox implements Sandbox {
     stream.on('error', () => undefined); // the end of the stream reports the loss below
     const owner = new DockerAgentSandbox(container, container.id, labels, stream, client);
     void demuxDockerStream(stream as unknown as Readable, (kind, payload) => {
-      if (kind === 'stdout') client.receive(payload);
-      else owner.keepStderr(payload);
+      if (kind === 'stdout') return client.receive(payload);
+      owner.keepStderr(payload);
+      return undefined;
     })
       .catch(() => undefined)
       .then(() => client.end(owner.endReason()));
