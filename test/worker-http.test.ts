@@ -44,6 +44,7 @@ describe('the HTTP API: auth, validation, errors, streaming, metrics', () => {
       [{ command: 'x', argv: ['y'] }, /exactly one of "command"/],
       [{ command: 'true', timeout_ms: 0 }, /timeout_ms/],
       [{ command: 'a\u0000b' }, /NUL/],
+      [{ command: 'true', env: { 'A=B': 'x' } }, /unknown field "A=B" in body\.env/],
     ];
     for (const [body, message] of cases) {
       const r = await call<{ error: { code: string; message: string } }>(

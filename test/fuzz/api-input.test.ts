@@ -15,7 +15,13 @@ describe('fuzzed input never breaks the API', () => {
 
   before(async () => {
     // Short exec timeouts: a fuzzed body may well be a valid command.
-    w = await startWorker({ poolSize: 1, maxSessions: 50, execTimeoutMs: 500, maxExecTimeoutMs: 1000, sessionTtlSeconds: 30 });
+    w = await startWorker({
+      poolSize: 1,
+      maxSessions: 50,
+      execTimeoutMs: 500,
+      maxExecTimeoutMs: 1000,
+      sessionTtlSeconds: 30,
+    });
     session = await createSession(w.url);
   });
   after(async () => {
@@ -23,38 +29,74 @@ describe('fuzzed input never breaks the API', () => {
     assert.deepEqual(await containersOf(w.workerId), []);
   });
 
-  async function send(method: string, path: string, body: string | undefined, headers: Record<string, string>) {
+  async function send(
+    method: string,
+    path: string,
+    body: string | undefined,
+    headers: Record<string, string>,
+  ) {
     const response = await fetch(`${w.url}${path}`, { method, body, headers });
     const text = await response.text();
-    assert.ok(response.status < 500 || response.status === 503, `${method} ${path} ${body?.slice(0, 200)} → ${response.status} ${text.slice(0, 300)}`);
+    assert.ok(
+      response.status < 500 || response.status === 503,
+      `${method} ${path} ${body?.slice(0, 200)} → ${response.status} ${text.slice(0, 300)}`,
+    );
     if (response.status >= 400) {
       const parsed = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
       assert.equal(typeof parsed.error?.code, 'string', text);
-      assert.ok(typeof parsed.error?.message === 'string' && parsed.error.message.length > 10, text);
+      assert.ok(
+        typeof parsed.error?.message === 'string' && parsed.error.message.length > 10,
+        text,
+      );
     }
     return response.status;
   }
 
   // Created sessions are removed again so the fuzzing does not fill the worker.
   async function cleanup() {
-    const listed = (await (await fetch(`${w.url}/v1/sessions`)).json()) as { sessions: { session_id: string }[] };
-    for (const s of listed.sessions) if (s.session_id !== session) await fetch(`${w.url}/v1/sessions/${s.session_id}`, { method: 'DELETE' });
+    const listed = (await (await fetch(`${w.url}/v1/sessions`)).json()) as {
+      sessions: { session_id: string }[];
+    };
+    for (const s of listed.sessions)
+      if (s.session_id !== session)
+        await fetch(`${w.url}/v1/sessions/${s.session_id}`, { method: 'DELETE' });
   }
 
-  const jsonRoutes = () => [
-    ['POST', '/v1/sessions'],
-    ['POST', '/create_session'],
-    ['POST', `/v1/sessions/${session}/exec`],
-    ['POST', `/v1/sessions/${session}/keepalive`],
-    ['POST', '/execute'],
-  ] as const;
+  const jsonRoutes = () =>
+    [
+      ['POST', '/v1/sessions'],
+      ['POST', '/create_session'],
+      ['POST', `/v1/sessions/${session}/exec`],
+      ['POST', `/v1/sessions/${session}/keepalive`],
+      ['POST', '/execute'],
+    ] as const;
 
   test('JSON bodies of any shape', async () => {
     const body = fc.oneof(
       fc.json(),
       fc.object().map((o) => JSON.stringify(o)),
-      fc.record({ command: fc.anything(), timeout_ms: fc.anything(), env: fc.anything(), cwd: fc.anything() }, { requiredKeys: [] }).map((o) => JSON.stringify(o)),
-      fc.record({ ttl_seconds: fc.anything(), metadata: fc.anything(), env: fc.anything(), extra: fc.string() }, { requiredKeys: [] }).map((o) => JSON.stringify(o)),
+      fc
+        .record(
+          {
+            command: fc.anything(),
+            timeout_ms: fc.anything(),
+            env: fc.anything(),
+            cwd: fc.anything(),
+          },
+          { requiredKeys: [] },
+        )
+        .map((o) => JSON.stringify(o)),
+      fc
+        .record(
+          {
+            ttl_seconds: fc.anything(),
+            metadata: fc.anything(),
+            env: fc.anything(),
+            extra: fc.string(),
+          },
+          { requiredKeys: [] },
+        )
+        .map((o) => JSON.stringify(o)),
       fc.string(),
     );
     await fc.assert(
@@ -67,18 +109,35 @@ describe('fuzzed input never breaks the API', () => {
   });
 
   test('odd paths, query strings and headers', async () => {
-    const segment = fc.oneof(fc.string(), fc.constantFrom('..', '%00', '%2e%2e', session, 'sb_x', '\u0000', ' '));
+    const segment = fc.oneof(
+      fc.string(),
+      fc.constantFrom('..', '%00', '%2e%2e', session, 'sb_x', '\u0000', ' '),
+    );
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom('GET', 'PUT', 'DELETE', 'POST', 'PATCH'),
         fc.constantFrom('files', 'files/list', 'exec', 'keepalive', ''),
         segment,
         fc.option(fc.string(), { nil: undefined }),
-        fc.constantFrom('application/json', 'text/plain', 'application/octet-stream', 'multipart/form-data', '', 'application/json; charset=utf-16'),
+        fc.constantFrom(
+          'application/json',
+          'text/plain',
+          'application/octet-stream',
+          'multipart/form-data',
+          '',
+          'application/json; charset=utf-16',
+        ),
         async (method, route, raw, body, contentType) => {
           const path = `/v1/sessions/${session}/${route}?path=${encodeURIComponent(raw)}`;
-          const headers: Record<string, string> = contentType ? { 'content-type': contentType } : {};
-          await send(method, path, method === 'GET' || method === 'DELETE' ? undefined : (body ?? ''), headers);
+          const headers: Record<string, string> = contentType
+            ? { 'content-type': contentType }
+            : {};
+          await send(
+            method,
+            path,
+            method === 'GET' || method === 'DELETE' ? undefined : (body ?? ''),
+            headers,
+          );
         },
       ),
       { numRuns: 150 },
@@ -87,11 +146,33 @@ describe('fuzzed input never breaks the API', () => {
   });
 
   test('huge and empty bodies', async () => {
-    assert.equal(await send('POST', '/v1/sessions', '', { 'content-type': 'application/json' }), 201);
-    assert.equal(await send('POST', `/v1/sessions/${session}/exec`, JSON.stringify({ command: 'x'.repeat(2 * 1024 * 1024) }), { 'content-type': 'application/json' }), 400);
-    assert.equal(await send('POST', '/v1/sessions', `{"metadata":{"k":"${'v'.repeat(20 * 1024 * 1024)}"}}`, { 'content-type': 'application/json' }), 413);
-    assert.equal(await send('POST', '/v1/sessions', '[]', { 'content-type': 'application/json' }), 400);
-    assert.equal(await send('POST', '/v1/sessions', 'null', { 'content-type': 'application/json' }), 400);
+    assert.equal(
+      await send('POST', '/v1/sessions', '', { 'content-type': 'application/json' }),
+      201,
+    );
+    assert.equal(
+      await send(
+        'POST',
+        `/v1/sessions/${session}/exec`,
+        JSON.stringify({ command: 'x'.repeat(2 * 1024 * 1024) }),
+        { 'content-type': 'application/json' },
+      ),
+      400,
+    );
+    assert.equal(
+      await send('POST', '/v1/sessions', `{"metadata":{"k":"${'v'.repeat(20 * 1024 * 1024)}"}}`, {
+        'content-type': 'application/json',
+      }),
+      413,
+    );
+    assert.equal(
+      await send('POST', '/v1/sessions', '[]', { 'content-type': 'application/json' }),
+      400,
+    );
+    assert.equal(
+      await send('POST', '/v1/sessions', 'null', { 'content-type': 'application/json' }),
+      400,
+    );
     await cleanup();
   });
 

@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startWorker, type TestWorker } from './support/worker-harness.js';
-import { call, createSession, exec } from './support/http.js';
+import { startWorker, type TestWorker } from '../support/worker-harness.js';
+import { call, createSession, exec } from '../support/http.js';
 
 // The abuse classes of SECURITY.md, each through the public API against a real engine.
 describe('a sandbox contains what runs in it', () => {

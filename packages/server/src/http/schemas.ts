@@ -3,22 +3,27 @@ import { Type, type Static } from '@sinclair/typebox';
 /** Request and response schemas of the public API; the route types come from them. */
 
 const NoNul = '^[^\\u0000]*$';
-const EnvName = '^[A-Za-z_][A-Za-z0-9_]*$';
+// Record keys are checked by pattern only, so the patterns carry the length bounds too.
+const EnvName = '^[A-Za-z_][A-Za-z0-9_]{0,255}$';
+const MetadataKey = '^[^\\u0000]{1,128}$';
 
 export const EnvSchema = Type.Record(
-  Type.String({ pattern: EnvName, maxLength: 256 }),
+  Type.String({ pattern: EnvName }),
   Type.String({ pattern: NoNul, maxLength: 32768 }),
   {
     maxProperties: 256,
+    // Without this, keys that miss the pattern would pass unchecked.
+    additionalProperties: false,
     description: 'Environment variables',
   },
 );
 
 export const MetadataSchema = Type.Record(
-  Type.String({ minLength: 1, maxLength: 128 }),
+  Type.String({ pattern: MetadataKey }),
   Type.String({ maxLength: 1024 }),
   {
     maxProperties: 64,
+    additionalProperties: false,
     description: 'Free-form labels the client attaches to a session',
   },
 );
