@@ -1,0 +1,22 @@
+/**
+ * `@sandpool/langchain`: LangChain.js tools that run shell commands and read and write files in
+ * a sandpool sandbox, for LangGraph.js agents and any tool-calling chat model.
+ *
+ * ```ts
+ * import { createSandboxTools } from '@sandpool/langchain';
+ *
+ * await using toolkit = await createSandboxTools(); // SANDPOOL_URL, SANDPOOL_API_KEY
+ * const model = chatModel.bindTools(toolkit.tools);
+ * ```
+ *
+ * @packageDocumentation
+ */
+export {
+  createSandboxTools,
+  DEFAULT_OUTPUT_LIMIT_CHARS,
+  DEFAULT_TOOL_TIMEOUT_MS,
+  SandboxToolkit,
+  type SandboxTools,
+  type SandboxToolsOptions,
+} from './sandbox-tools.js';
+export { clipForModel, describeExecResult, type ExecOutcome } from './model-text.js';

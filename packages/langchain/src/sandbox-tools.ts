@@ -1,0 +1,209 @@
+import { tool } from '@langchain/core/tools';
+import {
+  FileNotFoundError,
+  InvalidPathError,
+  PayloadTooLargeError,
+  Sandbox,
+  type SandboxCreateOptions,
+} from '@sandpool/client';
+import { z } from 'zod';
+import { clipForModel, describeExecResult } from './model-text.js';
+
+/** Default of {@link SandboxToolsOptions.outputLimitChars}. */
+export const DEFAULT_OUTPUT_LIMIT_CHARS = 10_000;
+/** Default of {@link SandboxToolsOptions.defaultTimeoutMs}. */
+export const DEFAULT_TOOL_TIMEOUT_MS = 60_000;
+/** Largest timeout a model may ask for, in seconds (10 minutes). */
+const MAX_TIMEOUT_SECONDS = 600;
+
+/** Options of {@link createSandboxTools}. */
+export interface SandboxToolsOptions extends SandboxCreateOptions {
+  /**
+   * An open sandbox to bind the tools to. The toolkit then does not own it: `close()` leaves it
+   * open. Without it, a new sandbox is created (with the other options) and closed by `close()`.
+   */
+  sandbox?: Sandbox;
+  /**
+   * Longest stdout, stderr or file text handed to the model, in characters; longer text keeps
+   * its head and tail with a note in between. Default 10000.
+   */
+  outputLimitChars?: number;
+  /** Timeout of a command when the model names none, in milliseconds; default 60000. */
+  defaultTimeoutMs?: number;
+}
+
+const execSchema = z.object({
+  command: z
+    .string()
+    .min(1)
+    .describe(
+      'Shell command, run by /bin/sh -c as an unprivileged user in /home/sandboxuser. ' +
+        'Pipes, && and redirects work. No network. Example: python3 script.py',
+    ),
+  timeout_seconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_TIMEOUT_SECONDS)
+    .optional()
+    .describe('Kill the command (and its children) after this many seconds; default 60.'),
+  cwd: z
+    .string()
+    .optional()
+    .describe('Working directory; default /home/sandboxuser. Relative paths are under it.'),
+});
+
+const writeFileSchema = z.object({
+  path: z
+    .string()
+    .min(1)
+    .describe(
+      'File path; relative paths are under /home/sandboxuser, absolute ones must be under it or /tmp. Parent directories are created.',
+    ),
+  content: z.string().describe('The whole new content of the file (UTF-8 text); replaces it.'),
+});
+
+const readFileSchema = z.object({
+  path: z.string().min(1).describe('File path; relative paths are under /home/sandboxuser.'),
+});
+
+/** The tools {@link createSandboxTools} makes, each bound to the toolkit's sandbox. */
+function makeTools(sandbox: Sandbox, limitChars: number, defaultTimeoutMs: number) {
+  const exec = tool(
+    async ({ command, timeout_seconds: seconds, cwd }) => {
+      const timeoutMs = seconds === undefined ? defaultTimeoutMs : seconds * 1000;
+      const result = await sandbox.exec(command, { timeoutMs, cwd });
+      return describeExecResult(result, limitChars, timeoutMs);
+    },
+    {
+      name: 'sandbox_exec',
+      description:
+        'Run a shell command in an isolated Linux sandbox (Debian, python3, no network) and get ' +
+        'its exit code, stdout and stderr. Files persist between calls. A non-zero exit code ' +
+        'is reported, not raised. Long output is shortened: redirect it to a file and read parts.',
+      schema: execSchema,
+    },
+  );
+
+  const writeFile = tool(
+    async ({ path, content }) =>
+      explainFileErrors(async () => {
+        const written = await sandbox.writeFile(path, content);
+        return `wrote ${written.size} bytes to ${written.path}`;
+      }),
+    {
+      name: 'sandbox_write_file',
+      description:
+        'Create or overwrite a text file in the sandbox (for example a script to run with ' +
+        'sandbox_exec). Safer than echo or heredocs for code: nothing is interpreted by a shell.',
+      schema: writeFileSchema,
+    },
+  );
+
+  const readFile = tool(
+    async ({ path }) =>
+      explainFileErrors(async () => {
+        const text = await sandbox.readTextFile(path);
+        return text === '' ? `(${path} is empty)` : clipForModel(text, limitChars, path);
+      }),
+    {
+      name: 'sandbox_read_file',
+      description:
+        'Read a text file from the sandbox. Long files are shortened to their start and end; ' +
+        'use sandbox_exec with head, tail, sed -n or grep to see other parts.',
+      schema: readFileSchema,
+    },
+  );
+
+  return { exec, writeFile, readFile };
+}
+
+/** The sandbox tools' types, for code that wants one of them by name. */
+export type SandboxTools = ReturnType<typeof makeTools>;
+
+/**
+ * Mistakes a model can fix (no such file, a path outside the sandbox, too big) go back to it as
+ * text; failures of the service itself are thrown.
+ */
+async function explainFileErrors(run: () => Promise<string>): Promise<string> {
+  try {
+    return await run();
+  } catch (error) {
+    if (
+      error instanceof FileNotFoundError ||
+      error instanceof InvalidPathError ||
+      error instanceof PayloadTooLargeError
+    ) {
+      return `error: ${error.message}`;
+    }
+    throw error;
+  }
+}
+
+/**
+ * LangChain tools bound to one sandpool sandbox, and the sandbox's lifecycle. End it with
+ * `close()`, or let `await using` do it.
+ */
+export class SandboxToolkit implements AsyncDisposable {
+  /** Runs a shell command: `sandbox_exec`. */
+  readonly execTool: SandboxTools['exec'];
+  /** Writes a text file: `sandbox_write_file`. */
+  readonly writeFileTool: SandboxTools['writeFile'];
+  /** Reads a text file: `sandbox_read_file`. */
+  readonly readFileTool: SandboxTools['readFile'];
+
+  /** @internal Use {@link createSandboxTools}. */
+  constructor(
+    /** The sandbox every tool runs in. */
+    readonly sandbox: Sandbox,
+    private readonly ownsSandbox: boolean,
+    options: { outputLimitChars: number; defaultTimeoutMs: number },
+  ) {
+    const tools = makeTools(sandbox, options.outputLimitChars, options.defaultTimeoutMs);
+    this.execTool = tools.exec;
+    this.writeFileTool = tools.writeFile;
+    this.readFileTool = tools.readFile;
+  }
+
+  /** The three tools, for `model.bindTools(...)` and `new ToolNode(...)`. */
+  get tools(): [SandboxTools['exec'], SandboxTools['writeFile'], SandboxTools['readFile']] {
+    return [this.execTool, this.writeFileTool, this.readFileTool];
+  }
+
+  /**
+   * Closes the sandbox if the toolkit created it (its container is destroyed); a sandbox passed
+   * in stays open. Safe to call twice.
+   */
+  async close(): Promise<void> {
+    if (this.ownsSandbox) await this.sandbox.close();
+  }
+
+  /** `await using toolkit = await createSandboxTools()` closes it at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/**
+ * Makes LangChain.js tools that run commands and move files in one sandbox:
+ *
+ * ```ts
+ * await using toolkit = await createSandboxTools({ ttlSeconds: 600 });
+ * const model = chatModel.bindTools(toolkit.tools);
+ * const toolNode = new ToolNode(toolkit.tools);
+ * ```
+ *
+ * Without `options.sandbox` it opens a new sandbox (SANDPOOL_URL and SANDPOOL_API_KEY, or `url`
+ * and `apiKey`), which `close()` ends.
+ */
+export async function createSandboxTools(
+  options: SandboxToolsOptions = {},
+): Promise<SandboxToolkit> {
+  const { sandbox, outputLimitChars, defaultTimeoutMs, ...createOptions } = options;
+  const settings = {
+    outputLimitChars: outputLimitChars ?? DEFAULT_OUTPUT_LIMIT_CHARS,
+    defaultTimeoutMs: defaultTimeoutMs ?? DEFAULT_TOOL_TIMEOUT_MS,
+  };
+  if (sandbox !== undefined) return new SandboxToolkit(sandbox, false, settings);
+  return new SandboxToolkit(await Sandbox.create(createOptions), true, settings);
+}
