@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { DockerRuntime } from '../packages/server/src/runtime/docker/docker-runtime.js';
 import { startWorker, type TestWorker } from './support/worker-harness.js';
 import { call, createSession, exec } from './support/http.js';
+import { containersOf, docker } from './support/docker.js';
 
 // The fast path through the public API: the worker talks to the in-sandbox agent of the default
 // image over the container's attached stdio. Every wait here is bounded by a retry count, not
@@ -80,7 +81,10 @@ describe('exec and files through the in-sandbox agent', () => {
     w = await startWorker({ poolSize: 2, outputLimitBytes: 256 * MiB });
     session = await createSession(w.url);
   });
-  after(() => w.close());
+  after(async () => {
+    await w.close();
+    assert.deepEqual(await containersOf(w.workerId), [], 'containers left after close');
+  });
 
   test('the sandbox runs the agent as uid 1000 with the command in its own process group', async () => {
     const r = await exec(w.url, session, {
@@ -236,5 +240,7 @@ describe('images without the agent', () => {
     } finally {
       await sandbox.destroy();
     }
+    const left = await docker('ps', '-aq', '--filter', `id=${sandbox.id}`);
+    assert.equal(left.trim(), '', 'container left after destroy');
   });
 });
