@@ -313,6 +313,8 @@ export class AgentClient {
       // The source failed (client went away): the agent drops the partial file.
       this.sendQuietly(encodeFrame(RequestType.cancel, id));
       this.release(id);
+      // A write that failed because the agent went away is a lost session, not an upload error.
+      if (this.lostReason !== undefined) throw lostError(this.lostReason);
       throw error;
     }
     if (failure === undefined) this.sendQuietly(encodeFrame(RequestType.writeEnd, id));
