@@ -124,13 +124,11 @@ fail_with_log() {
   exit 1
 }
 
-# Waits until `docker info` answers; stops early when the dockerd with pid $1 dies.
-wait_for_engine() {
+# Waits until `docker info` answers; returns 1 when the dockerd with pid $1 exits first.
+await_engine() {
   local pid=$1 deadline=$((SECONDS + READY_TIMEOUT_S))
   until engine_answers; do
-    if ! process_alive "$pid"; then
-      fail_with_log "dockerd (pid $pid) exited before the engine answered"
-    fi
+    process_alive "$pid" || return 1
     if ((SECONDS >= deadline)); then
       fail_with_log "dockerd (pid $pid) did not answer within ${READY_TIMEOUT_S} s"
     fi
@@ -140,13 +138,14 @@ wait_for_engine() {
 
 start_dockerd() {
   local pid file
-  # A dockerd that is alive but not answering yet (another provision run, a slow start): wait for
-  # it instead of starting a second one, which would fight it for the socket.
+  # A dockerd that is alive but not answering (another provision run, a slow start): wait for it
+  # instead of starting a second one, which would fight it for the socket. One that was shutting
+  # down exits instead; then start a new one.
   for file in "$PIDFILE" /var/run/docker.pid; do
     if pid=$(live_pid "$file" dockerd); then
-      say "dockerd (pid $pid) is starting; waiting for it"
-      wait_for_engine "$pid"
-      return
+      say "dockerd (pid $pid) is running but not answering; waiting for it"
+      await_engine "$pid" && return
+      say "dockerd (pid $pid) exited (it was shutting down); starting a new one"
     fi
   done
   remove_if_stale "$PIDFILE" dockerd
@@ -160,7 +159,7 @@ start_dockerd() {
   # setsid: the engine outlives this script and is not killed with the caller's process group.
   setsid dockerd --pidfile "$PIDFILE" >>"$LOGFILE" 2>&1 </dev/null &
   pid=$!
-  wait_for_engine "$pid"
+  await_engine "$pid" || fail_with_log "dockerd (pid $pid) exited before the engine answered"
 }
 
 ensure_engine() {

@@ -31,6 +31,7 @@ export interface WorkerConfig {
   uploadLimitBytes: number;
   reapIntervalMs: number;
   poolCheckIntervalMs: number;
+  engineCheckIntervalMs: number;
   logLevel: string;
   /** Distributed mode: registers with this Redis and heartbeats into it. */
   redisUrl: string | undefined;
@@ -262,6 +263,15 @@ export const WORKER_SETTINGS: readonly AnySetting[] = [
     kind: 'int',
     fallback: 15000,
     description: 'How often idle pooled containers are checked and dead ones replaced.',
+  },
+  {
+    key: 'engineCheckIntervalMs',
+    env: 'SANDPOOL_ENGINE_CHECK_INTERVAL_MS',
+    flag: '--engine-check-interval-ms',
+    kind: 'int',
+    fallback: 2000,
+    description:
+      'How often the Docker engine is pinged; while it does not answer, new sessions get 503.',
   },
   {
     key: 'logLevel',

@@ -160,6 +160,14 @@ export class SandboxPool {
     this.retryTimer.unref();
   }
 
+  /** After the engine came back: forget the backoff, replace what died, and refill now. */
+  async resume(): Promise<void> {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.failures = 0;
+    await this.checkIdle();
+  }
+
   /** Replaces idle containers that died behind the worker's back. */
   private async checkIdle(): Promise<void> {
     for (const sandbox of [...this.idle]) {

@@ -48,8 +48,8 @@ export interface SessionManagerOptions {
   metrics: WorkerMetrics;
   /** Distributed mode: keeps what a restarted worker needs to re-adopt its sessions. */
   journal?: SessionJournal;
-  /** Distributed mode: why new sessions are refused right now (heartbeat lost), if they are. */
-  refuseNew?: () => string | undefined;
+  /** Why new sessions are refused right now (engine down, heartbeat lost), if they are. */
+  refuseNew?: () => SandpoolError | undefined;
 }
 
 /** Where sessions are recorded so a worker restarted with the same id can take them back. */
@@ -101,7 +101,7 @@ export class SessionManager {
         5,
       );
     const refusal = options.refuseNew?.();
-    if (refusal !== undefined) throw new SandpoolError('capacity_exhausted', refusal, 2);
+    if (refusal !== undefined) throw refusal;
     if (this.sessions.size + this.creating >= options.maxSessions) {
       options.metrics.capacityRejections.inc();
       throw new SandpoolError(

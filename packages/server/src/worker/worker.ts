@@ -11,6 +11,7 @@ import { WorkerMetrics } from '../metrics/worker-metrics.js';
 import { SandboxPool } from '../pool/sandbox-pool.js';
 import { RedisStore } from '../redis/redis-store.js';
 import { DockerRuntime } from '../runtime/docker/docker-runtime.js';
+import { RuntimeMonitor } from '../runtime/runtime-monitor.js';
 import type { SandboxRuntime } from '../runtime/sandbox-runtime.js';
 import { systemClock, type Clock } from '../sessions/clock.js';
 import { SessionManager } from '../sessions/session-manager.js';
@@ -42,6 +43,7 @@ export class Worker {
     readonly pool: SandboxPool,
     private readonly runtime: SandboxRuntime,
     readonly log: Logger,
+    private readonly monitor: RuntimeMonitor,
     /** Distributed mode only. */
     private readonly registration?: WorkerRegistration,
     private readonly store?: RedisStore,
@@ -114,6 +116,15 @@ export class Worker {
       poolIdle: (): number => pool.idleCount,
       activeSessions: (): number => sessions.activeCount,
     });
+    const monitor: RuntimeMonitor = new RuntimeMonitor({
+      runtime,
+      intervalMs: config.engineCheckIntervalMs,
+      log,
+      onRecovered: () => {
+        void pool.resume();
+        void sessions.reap();
+      },
+    });
     const pool: SandboxPool = new SandboxPool({
       runtime,
       labels,
@@ -136,7 +147,15 @@ export class Worker {
       log,
       metrics,
       journal: registration?.journal,
-      refuseNew: registration ? () => registration.refusal() : undefined,
+      refuseNew: () => {
+        const registrationRefusal = registration?.refusal();
+        return (
+          monitor.refusal() ??
+          (registrationRefusal === undefined
+            ? undefined
+            : new SandpoolError('capacity_exhausted', registrationRefusal, 2))
+        );
+      },
     });
     for (const { sessionId, record, container } of plan.adopt) {
       const sandbox = runtime.attach?.(container); // planLeftovers adopts only when it exists
@@ -173,6 +192,7 @@ export class Worker {
       progress(`pool ready: ${pool.idleCount} container(s) in ${seconds} s`);
     }
     sessions.start();
+    monitor.start();
 
     const startedAt = Date.now();
     const health = async (): Promise<HealthReport> => {
@@ -216,7 +236,7 @@ export class Worker {
       apiKey: config.apiKey,
       uploadLimitBytes: config.uploadLimitBytes,
     });
-    return new Worker(config, app, sessions, pool, runtime, log, registration, store);
+    return new Worker(config, app, sessions, pool, runtime, log, monitor, registration, store);
   }
 
   /** Starts listening; resolves to the URL clients use. */
@@ -241,6 +261,7 @@ export class Worker {
       this.state = 'closing';
       await this.registration?.stop(); // Coordinators stop sending sessions here first.
       await this.app.close();
+      this.monitor.stop();
       await this.sessions.close();
       await this.pool.close();
       await this.runtime.close();
