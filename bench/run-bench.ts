@@ -326,10 +326,16 @@ async function main() {
 
   await mkdir(RESULTS_DIR, { recursive: true });
   const file = `${RESULTS_DIR}bench-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`;
-  await writeFile(
-    file,
-    `${JSON.stringify({ date: startedAt.toISOString(), machine, image: IMAGE, rows, idle_memory: warm.memory, ratios, targets }, null, 2)}\n`,
-  );
+  const result = {
+    date: startedAt.toISOString(),
+    machine,
+    image: IMAGE,
+    rows,
+    idle_memory: warm.memory,
+    ratios,
+    targets,
+  };
+  await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(`\nresults: ${file}\n`);
 }
 
