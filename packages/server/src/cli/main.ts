@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { registerClientCommands } from './client-commands.js';
 import { registerCoordinatorCommand } from './coordinator-command.js';
 import { registerImageCommand } from './image-command.js';
+import { registerMcpCommand } from './mcp-command.js';
 import { registerServeCommand } from './serve-command.js';
 
 /** The `sandpool` command line: the worker, its image, and the client commands. */
@@ -16,6 +17,7 @@ registerCoordinatorCommand(program);
 // Further commands register here, one line each.
 registerClientCommands(program);
 registerImageCommand(program);
+registerMcpCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Registry } from 'prom-client';
 import type { ExecService } from '../exec/exec-service.js';
 import type { FileService } from '../files/file-service.js';
+import { mcpRoutes } from '../mcp/mcp-routes.js';
 import type { SessionManager } from '../sessions/session-manager.js';
 import { createBearerCheck } from './auth.js';
 import { installErrorHandling } from './error-handler.js';
@@ -80,5 +81,7 @@ export async function buildApp(services: AppServices): Promise<FastifyInstance> 
     uploadLimitBytes: services.uploadLimitBytes,
   });
   await app.register(serviceRoutes, { health: services.health, registry: services.registry });
+  // MCP clients call this worker's own API through the SDK, with the key they authenticated with.
+  await app.register(mcpRoutes);
   return app;
 }

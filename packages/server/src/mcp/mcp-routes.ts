@@ -1,0 +1,179 @@
+import { randomUUID } from 'node:crypto';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { SandpoolError } from '../errors/sandpool-error.js';
+import { SandboxLease } from './sandbox-lease.js';
+import { createSandboxMcpServer, type SandboxMcpServerOptions } from './sandbox-mcp-server.js';
+
+/** Options of {@link mcpRoutes}. */
+export interface McpRouteOptions {
+  /**
+   * Base URL of the sandpool API the tools call through `@sandpool/client`. Default: this very
+   * server, at the local address the MCP request came in on.
+   */
+  apiUrl?: string;
+  /**
+   * API key for those calls. Default: the bearer token of the MCP client's initialize request,
+   * which the server's auth hook has already accepted.
+   */
+  apiKey?: string;
+  /** An MCP session unused this long is closed, with its sandbox; default 30 minutes. */
+  idleTimeoutMs?: number;
+  /** MCP sessions open at once; past it, 503 capacity_exhausted. Default 64. */
+  maxSessions?: number;
+  /** Options of each session's MCP server (output limits). */
+  server?: SandboxMcpServerOptions;
+}
+
+/** Header with which a client attaches its MCP session to an existing sandpool session. */
+export const SANDPOOL_SESSION_HEADER = 'x-sandpool-session';
+
+const DEFAULT_IDLE_TIMEOUT_MS = 30 * 60_000;
+const DEFAULT_MAX_SESSIONS = 64;
+/** Bounds the wait for sandboxes to close when the server shuts down. */
+const CLOSE_WAIT_MS = 3_000;
+
+/** One MCP session: its transport, its server and the sandbox behind it. */
+interface McpSession {
+  transport: StreamableHTTPServerTransport;
+  server: McpServer;
+  lease: SandboxLease;
+  lastUsedMs: number;
+}
+
+/** A JSON-RPC error answer, which MCP clients expect from this endpoint instead of ours. */
+function rpcError(reply: FastifyReply, status: number, code: number, message: string) {
+  return reply.code(status).send({ jsonrpc: '2.0', error: { code, message }, id: null });
+}
+
+/** The address this request reached the server on, as a URL the server can call itself at. */
+function localUrl(request: FastifyRequest): string {
+  const socket = request.raw.socket;
+  let host = socket.localAddress ?? '127.0.0.1';
+  if (host.startsWith('::ffff:') && host.includes('.')) host = host.slice('::ffff:'.length);
+  if (host.includes(':')) host = `[${host}]`;
+  return `http://${host}:${socket.localPort ?? 80}`;
+}
+
+function bearerToken(header: string | undefined): string | undefined {
+  return /^Bearer (.+)$/.exec(header ?? '')?.[1];
+}
+
+/**
+ * MCP over streamable HTTP at `/mcp` (POST, GET for the event stream, DELETE to end): each MCP
+ * session gets its own sandbox, created at its first tool call and closed when the session ends
+ * (DELETE, idle timeout, shutdown). A client that sends `X-Sandpool-Session: <id>` with its
+ * initialize request works in that existing session instead, which is then left open.
+ *
+ * Register it behind the server's auth hook; it calls the sandpool API through the SDK, so it
+ * works the same on a worker and on a coordinator.
+ */
+export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, options) => {
+  const sessions = new Map<string, McpSession>();
+  const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  const maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
+
+  const end = async (id: string) => {
+    const session = sessions.get(id);
+    if (session === undefined) return;
+    sessions.delete(id);
+    await session.server.close().catch(() => undefined);
+    await session.lease.release().catch((error: unknown) => {
+      app.log.warn({ err: error, mcpSession: id }, 'could not close the sandbox of an MCP session');
+    });
+  };
+
+  const sweep = setInterval(
+    () => {
+      const now = Date.now();
+      for (const [id, session] of sessions) {
+        if (now - session.lastUsedMs > idleTimeoutMs) void end(id);
+      }
+    },
+    Math.min(idleTimeoutMs, 60_000),
+  );
+  sweep.unref();
+  app.addHook('onClose', async () => {
+    clearInterval(sweep);
+    const ending = Promise.allSettled([...sessions.keys()].map((id) => end(id)));
+    await Promise.race([ending, new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS))]);
+  });
+
+  // JSON-RPC bodies, parsed here whatever parsers the host app uses (the coordinator streams).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(
+    'application/json',
+    { parseAs: 'string', bodyLimit: 4 * 1024 * 1024 },
+    (_request, body, done) => done(null, body),
+  );
+
+  const open = async (request: FastifyRequest): Promise<StreamableHTTPServerTransport> => {
+    if (sessions.size >= maxSessions) {
+      throw new SandpoolError(
+        'capacity_exhausted',
+        `This server already holds ${maxSessions} MCP sessions; end one (DELETE /mcp) or retry later.`,
+        30,
+      );
+    }
+    const named = request.headers[SANDPOOL_SESSION_HEADER];
+    const lease = new SandboxLease({
+      connection: {
+        url: options.apiUrl ?? localUrl(request),
+        apiKey: options.apiKey ?? bearerToken(request.headers.authorization),
+      },
+      sessionId: typeof named === 'string' && named !== '' ? named : undefined,
+    });
+    const server = createSandboxMcpServer(lease, options.server);
+    const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      onsessioninitialized: (id) => {
+        sessions.set(id, { transport, server, lease, lastUsedMs: Date.now() });
+      },
+    });
+    transport.onclose = () => {
+      if (transport.sessionId !== undefined) void end(transport.sessionId);
+    };
+    await server.connect(transport);
+    return transport;
+  };
+
+  app.route({
+    method: ['GET', 'POST', 'DELETE'],
+    url: '/mcp',
+    handler: async (request, reply) => {
+      let body: unknown;
+      if (typeof request.body === 'string' && request.body !== '') {
+        try {
+          body = JSON.parse(request.body) as unknown;
+        } catch {
+          return rpcError(reply, 400, -32700, 'Parse error: the body is not valid JSON');
+        }
+      }
+      const id = request.headers['mcp-session-id'];
+      let transport: StreamableHTTPServerTransport;
+      if (typeof id === 'string') {
+        const session = sessions.get(id);
+        if (session === undefined) {
+          return rpcError(reply, 404, -32001, 'MCP session not found; initialize a new one');
+        }
+        session.lastUsedMs = Date.now();
+        transport = session.transport;
+      } else if (request.method === 'POST' && isInitializeRequest(body)) {
+        transport = await open(request);
+      } else {
+        return rpcError(
+          reply,
+          400,
+          -32000,
+          'Bad request: send an initialize request first, then the Mcp-Session-Id it returns',
+        );
+      }
+      // The transport writes the answer itself (JSON or an event stream).
+      reply.hijack();
+      await transport.handleRequest(request.raw, reply.raw, body);
+      return reply;
+    },
+  });
+};

@@ -1,0 +1,96 @@
+import { Sandbox, type ConnectionOptions } from '@sandpool/client';
+
+/** Options of a {@link SandboxLease}. */
+export interface SandboxLeaseOptions {
+  /** Where the sandpool API is and how to authenticate (`url`, `apiKey`). */
+  connection: ConnectionOptions;
+  /**
+   * An existing session to use instead of creating one. It is not closed when the lease ends,
+   * since it belongs to whoever created it.
+   */
+  sessionId?: string;
+  /** Lifetime of a sandbox the lease creates, in seconds; default the server's. */
+  ttlSeconds?: number;
+  /** Labels for a sandbox the lease creates. */
+  metadata?: Record<string, string>;
+}
+
+type LeaseState = 'open' | 'released';
+
+/**
+ * The sandbox behind one MCP connection. It is created on first use (a client that only lists
+ * tools costs no container), shared by concurrent tool calls, and closed when the connection
+ * ends, unless the client named an existing session.
+ */
+export class SandboxLease {
+  private state: LeaseState = 'open';
+  private pending: Promise<Sandbox> | undefined;
+  private sandbox: Sandbox | undefined;
+  /** The named session until it is closed; afterwards new sandboxes are the lease's own. */
+  private attachTo: string | undefined;
+
+  constructor(private readonly options: SandboxLeaseOptions) {
+    this.attachTo = options.sessionId;
+  }
+
+  /** The sandbox if one is open now, without creating one. */
+  get current(): Sandbox | undefined {
+    return this.sandbox !== undefined && !this.sandbox.closed ? this.sandbox : undefined;
+  }
+
+  /** Whether the current (or next) sandbox is one the client named rather than the lease's. */
+  get attached(): boolean {
+    return this.attachTo !== undefined;
+  }
+
+  /** The sandbox, created (or attached) on first use. */
+  async get(): Promise<Sandbox> {
+    if (this.state === 'released') throw new Error('this MCP connection has ended');
+    const open = this.current;
+    if (open !== undefined) return open;
+    this.pending ??= this.open().finally(() => {
+      this.pending = undefined;
+    });
+    return this.pending;
+  }
+
+  /**
+   * Ends the current sandbox now, whoever created it (the model asked for it explicitly). The
+   * next tool call gets a fresh one.
+   * @returns the id of the session that was closed, if there was one
+   */
+  async closeCurrent(): Promise<string | undefined> {
+    const sandbox = this.current ?? (this.pending ? await this.pending : undefined);
+    if (sandbox === undefined) return undefined;
+    await sandbox.close();
+    this.sandbox = undefined;
+    this.attachTo = undefined;
+    return sandbox.sessionId;
+  }
+
+  /** The connection ended: close the sandbox if the lease created it. Safe to call twice. */
+  async release(): Promise<void> {
+    if (this.state === 'released') return;
+    this.state = 'released';
+    const sandbox = this.sandbox ?? (await this.pending?.catch(() => undefined));
+    if (sandbox !== undefined && !this.attached) await sandbox.close();
+  }
+
+  private async open(): Promise<Sandbox> {
+    const sandbox =
+      this.attachTo !== undefined
+        ? await Sandbox.connect(this.attachTo, this.options.connection)
+        : await Sandbox.create({
+            ...this.options.connection,
+            ttlSeconds: this.options.ttlSeconds,
+            metadata: { client: 'mcp', ...this.options.metadata },
+          });
+    if (this.state === 'released' && this.attachTo === undefined) {
+      // The connection ended while the sandbox was being created: nobody will use it.
+      await sandbox.close();
+      throw new Error('this MCP connection has ended');
+    }
+    this.sandbox = sandbox;
+    return sandbox;
+  }
+}

@@ -1,0 +1,178 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { Sandbox, SandpoolClient } from '@sandpool/client';
+import { containersOf } from './support/docker.js';
+import { startWorker, type TestWorker } from './support/worker-harness.js';
+
+/**
+ * The MCP server as MCP clients use it, with the SDK's own client: `sandpool mcp` over stdio (the
+ * built CLI in a child process) and streamable HTTP at /mcp on a real worker with an API key.
+ */
+
+const CLI = new URL('../packages/server/dist/cli/main.js', import.meta.url).pathname;
+const API_KEY = 'mcp-test-key';
+const TOOLS = ['list_directory', 'read_file', 'run_command', 'sandbox_session', 'write_file'];
+
+function textOf(result: unknown): string {
+  const { content } = result as CallToolResult;
+  return content.map((part) => (part.type === 'text' ? part.text : `[${part.type}]`)).join('');
+}
+
+async function call(client: Client, name: string, args: Record<string, unknown>) {
+  const result = (await client.callTool({ name, arguments: args })) as CallToolResult;
+  return { text: textOf(result), isError: result.isError === true };
+}
+
+/** Waits until the worker holds `count` sessions (closing happens after the client hangs up). */
+async function waitForSessions(api: SandpoolClient, count: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const open = (await api.listSessions()).length;
+    if (open === count) return;
+    if (Date.now() > deadline) assert.fail(`expected ${count} sessions, found ${open}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe('MCP server', () => {
+  let w: TestWorker;
+  let api: SandpoolClient;
+
+  const httpClient = async (headers: Record<string, string> = {}) => {
+    const client = new Client({ name: 'sandpool-test', version: '1.0.0' });
+    const transport = new StreamableHTTPClientTransport(new URL(`${w.url}/mcp`), {
+      requestInit: { headers: { authorization: `Bearer ${API_KEY}`, ...headers } },
+    });
+    await client.connect(transport);
+    return { client, transport };
+  };
+
+  before(async () => {
+    assert.ok(existsSync(CLI), `${CLI} is missing: run \`npm run build\` first`);
+    w = await startWorker({ poolSize: 1, maxSessions: 4, apiKey: API_KEY });
+    api = new SandpoolClient({ url: w.url, apiKey: API_KEY });
+  });
+
+  after(async () => {
+    await w?.close();
+    assert.deepEqual(await containersOf(w.workerId), [], 'containers left behind');
+  });
+
+  test('over stdio: lists the tools, runs python3 in a sandbox, closes it on disconnect', async () => {
+    const client = new Client({ name: 'sandpool-test', version: '1.0.0' });
+    const env: Record<string, string> = {};
+    for (const [name, value] of Object.entries(process.env)) {
+      if (value !== undefined) env[name] = value;
+    }
+    await client.connect(
+      new StdioClientTransport({
+        command: process.execPath,
+        args: [CLI, 'mcp'],
+        env: { ...env, SANDPOOL_URL: w.url, SANDPOOL_API_KEY: API_KEY },
+        stderr: 'ignore',
+      }),
+    );
+    const { tools } = await client.listTools();
+    assert.deepEqual(tools.map((t) => t.name).sort(), TOOLS);
+    for (const tool of tools) assert.ok((tool.description ?? '').length > 40, tool.name);
+    assert.equal((await api.listSessions()).length, 0, 'no sandbox before the first tool call');
+
+    const run = await call(client, 'run_command', { command: 'python3 -c "print(6*7)"' });
+    assert.equal(run.isError, false);
+    assert.match(run.text, /^exit_code: 0/);
+    assert.match(run.text, /stdout:\n42\n/);
+    assert.equal((await api.listSessions()).length, 1);
+
+    await client.close();
+    await waitForSessions(api, 0);
+  });
+
+  test('over HTTP: auth, files, truncation, session control, DELETE closes the sandbox', async () => {
+    const refused = await fetch(`${w.url}/mcp`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    assert.equal(refused.status, 401);
+
+    const { client, transport } = await httpClient();
+    const { tools } = await client.listTools();
+    assert.deepEqual(tools.map((t) => t.name).sort(), TOOLS);
+    const runTool = tools.find((t) => t.name === 'run_command');
+    assert.deepEqual(runTool?.inputSchema.required, ['command']);
+
+    const run = await call(client, 'run_command', { command: 'python3 -c "print(6*7)"' });
+    assert.match(run.text, /stdout:\n42\n/);
+
+    const written = await call(client, 'write_file', {
+      path: 'work/hello.py',
+      content: 'print("hello from a file")\n',
+    });
+    assert.match(written.text, /wrote 27 bytes to \/home\/sandboxuser\/work\/hello\.py/);
+    assert.match(
+      (await call(client, 'run_command', { command: 'python3 work/hello.py' })).text,
+      /hello from a file/,
+    );
+    assert.equal(
+      (await call(client, 'read_file', { path: 'work/hello.py' })).text,
+      'print("hello from a file")\n',
+    );
+    assert.match(
+      (await call(client, 'list_directory', { path: 'work' })).text,
+      /file\t27\t.*\thello\.py/,
+    );
+
+    const missing = await call(client, 'read_file', { path: 'nope.txt' });
+    assert.equal(missing.isError, true);
+    assert.match(missing.text, /^error: /);
+
+    const long = await call(client, 'run_command', {
+      command: 'python3 -c "print(\'x\' * 100000)"; exit 3',
+    });
+    assert.match(long.text, /^exit_code: 3/);
+    assert.match(long.text, /characters of stdout omitted/);
+    assert.ok(long.text.length < 25_000, `${long.text.length} characters`);
+
+    const slow = await call(client, 'run_command', { command: 'sleep 5', timeout_seconds: 1 });
+    assert.match(slow.text, /timeout of 1 s/);
+
+    const info = await call(client, 'sandbox_session', { action: 'info' });
+    const sessionId = /session_id: (\S+)/.exec(info.text)?.[1];
+    assert.ok(sessionId);
+    assert.deepEqual(
+      (await api.listSessions()).map((s) => s.sessionId),
+      [sessionId],
+    );
+
+    const fresh = await call(client, 'sandbox_session', { action: 'new' });
+    assert.match(fresh.text, new RegExp(`closed ${sessionId}`));
+    assert.match((await call(client, 'list_directory', {})).text, /is empty|entries/);
+    assert.equal((await api.listSessions()).length, 1);
+
+    await transport.terminateSession();
+    await client.close();
+    await waitForSessions(api, 0);
+  });
+
+  test('over HTTP with X-Sandpool-Session: works in that session and leaves it open', async () => {
+    const sandbox = await Sandbox.create({ url: w.url, apiKey: API_KEY });
+    try {
+      const { client, transport } = await httpClient({ 'x-sandpool-session': sandbox.sessionId });
+      await call(client, 'write_file', { path: 'from-mcp.txt', content: 'shared' });
+      await transport.terminateSession();
+      await client.close();
+      assert.equal(await sandbox.readTextFile('from-mcp.txt'), 'shared');
+      assert.equal((await api.listSessions()).length, 1);
+    } finally {
+      await sandbox.close();
+    }
+  });
+});
