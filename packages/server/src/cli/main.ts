@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { registerClientCommands } from './client-commands.js';
 import { registerCoordinatorCommand } from './coordinator-command.js';
+import { registerDoctorCommand } from './doctor-command.js';
 import { registerImageCommand } from './image-command.js';
 import { registerMcpCommand } from './mcp-command.js';
 import { registerServeCommand } from './serve-command.js';
@@ -18,6 +19,7 @@ registerCoordinatorCommand(program);
 registerClientCommands(program);
 registerImageCommand(program);
 registerMcpCommand(program);
+registerDoctorCommand(program);
 
 try {
   await program.parseAsync(process.argv);
