@@ -2,9 +2,10 @@
 # Makes sure a Docker engine answers and the sandbox image exists; safe to run again and again.
 # Used by `npm run up`, by .ci/run and by humans. Expects `npm ci && npm run build` to have run.
 #
-#   bash scripts/provision.sh [--redis] [--force-image]
+#   bash scripts/provision.sh [--redis] [--gvisor] [--force-image]
 #
 #   --redis        also install redis-server (Debian package; not started: tests start their own)
+#   --gvisor       also install runsc (Debian package) and register it with the engine as "runsc"
 #   --force-image  rebuild the sandbox image even when it is up to date
 #
 # With no engine answering, on Debian as root it installs docker.io and starts dockerd in the
@@ -24,13 +25,15 @@ die() {
 }
 
 with_redis=0
+with_gvisor=0
 image_args=()
 for arg in "$@"; do
   case $arg in
     --redis) with_redis=1 ;;
+    --gvisor) with_gvisor=1 ;;
     --force-image) image_args+=(--force) ;;
     -h | --help)
-      sed -n '2,11s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+      sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
       exit 0
       ;;
     *) die "unknown option $arg (see --help)" ;;
@@ -201,6 +204,39 @@ remove_stopped_sandboxes() {
   fi
 }
 
+# gVisor's runsc, registered in daemon.json so `--runtime runsc` works. Sandboxes have no network,
+# so runsc runs with --network=none (it refuses netns it cannot set up otherwise). A running
+# dockerd reloads its runtimes on SIGHUP.
+ensure_gvisor() {
+  is_debian_root || die "--gvisor installs Debian's runsc and needs root on Debian"
+  apt_install runsc
+  if docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"runsc"'; then
+    say "gVisor runtime runsc registered"
+    return
+  fi
+  mkdir -p /etc/docker
+  python3 - /etc/docker/daemon.json <<'PY'
+import json, os, sys
+path = sys.argv[1]
+config = json.load(open(path)) if os.path.exists(path) and os.path.getsize(path) > 0 else {}
+config.setdefault("runtimes", {})["runsc"] = {"path": "/usr/bin/runsc", "runtimeArgs": ["--network=none"]}
+with open(path, "w") as f:
+    json.dump(config, f, indent=2)
+PY
+  local pid
+  if pid=$(live_pid "$PIDFILE" dockerd) || pid=$(live_pid /var/run/docker.pid dockerd); then
+    kill -HUP "$pid"
+  else
+    die "registered runsc in /etc/docker/daemon.json; restart the Docker engine to load it"
+  fi
+  for _ in $(seq 1 20); do
+    docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"runsc"' && break
+    sleep 0.25
+  done
+  docker info --format '{{json .Runtimes}}' | grep -q '"runsc"' || die "the engine did not load runsc"
+  say "gVisor runtime runsc registered"
+}
+
 main() {
   ensure_engine
   say "docker engine ready ($(engine_version))"
@@ -219,6 +255,10 @@ main() {
     else
       die "redis-server is missing; install it (Debian: apt-get install redis-server)"
     fi
+  fi
+
+  if ((with_gvisor == 1)); then
+    ensure_gvisor
   fi
 
   ensure_built_cli

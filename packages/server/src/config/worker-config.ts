@@ -21,6 +21,7 @@ export interface WorkerConfig {
   cpus: number;
   pidsLimit: number;
   network: string;
+  ociRuntime: string | undefined;
   homeSizeMb: number;
   tmpSizeMb: number;
   sessionTtlSeconds: number;
@@ -183,6 +184,16 @@ export const WORKER_SETTINGS: readonly AnySetting[] = [
     kind: 'string',
     fallback: 'none',
     description: 'Docker network mode of sandboxes; anything but `none` is an explicit opt-in.',
+  },
+  {
+    key: 'ociRuntime',
+    env: 'SANDPOOL_RUNTIME',
+    flag: '--runtime',
+    kind: 'string',
+    fallback: undefined,
+    defaultLabel: "the engine's default (runc)",
+    description:
+      'OCI runtime for sandboxes, as registered with the engine: `runsc` runs them under gVisor (`scripts/provision.sh --gvisor` sets it up).',
   },
   {
     key: 'homeSizeMb',

@@ -78,6 +78,7 @@ export class Worker {
           network: config.network,
           homeSizeMb: config.homeSizeMb,
           tmpSizeMb: config.tmpSizeMb,
+          ociRuntime: config.ociRuntime,
         },
       });
     await runtime.ping();

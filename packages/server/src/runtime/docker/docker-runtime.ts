@@ -21,6 +21,8 @@ export interface DockerSandboxLimits {
   network: string;
   homeSizeMb: number;
   tmpSizeMb: number;
+  /** OCI runtime registered with the engine (`runsc` for gVisor); the engine's default when unset. */
+  ociRuntime?: string;
 }
 
 export interface DockerRuntimeOptions {
@@ -88,6 +90,7 @@ export class DockerRuntime implements SandboxRuntime {
         NetworkDisabled: limits.network === 'none',
         StopTimeout: 1,
         HostConfig: {
+          ...(limits.ociRuntime ? { Runtime: limits.ociRuntime } : {}),
           NetworkMode: limits.network,
           CapDrop: ['ALL'],
           Privileged: false,
