@@ -8,6 +8,7 @@ import { mcpRoutes } from '../mcp/mcp-routes.js';
 import type { SessionManager } from '../sessions/session-manager.js';
 import { createBearerCheck } from './auth.js';
 import { installErrorHandling } from './error-handler.js';
+import { isDocumentationRoute, registerOpenApi } from './openapi.js';
 import { execRoutes } from './routes/exec-routes.js';
 import { fileRoutes } from './routes/file-routes.js';
 import { serviceRoutes, type HealthReport } from './routes/service-routes.js';
@@ -58,7 +59,10 @@ export async function buildApp(services: AppServices): Promise<FastifyInstance> 
   if (services.apiKey !== undefined) {
     const check = createBearerCheck(services.apiKey);
     app.addHook('onRequest', async (request) => {
-      if (!PUBLIC_ROUTES.has(request.routeOptions.url ?? '')) check(request.headers.authorization);
+      const url = request.routeOptions.url ?? '';
+      if (!PUBLIC_ROUTES.has(url) && !isDocumentationRoute(url)) {
+        check(request.headers.authorization);
+      }
     });
   }
 
@@ -74,6 +78,13 @@ export async function buildApp(services: AppServices): Promise<FastifyInstance> 
     );
   });
 
+  await registerOpenApi(app, {
+    title: 'sandpool worker',
+    // The HTTP API's version (the /v1 routes), not the package's.
+    version: 'v1',
+    description:
+      'Pre-warmed, hardened code-execution sandboxes for AI agents. Errors are `{"error": {"code", "message"}}`.',
+  });
   await app.register(sessionRoutes, { sessions: services.sessions });
   await app.register(execRoutes, { exec: services.exec });
   await app.register(fileRoutes, {

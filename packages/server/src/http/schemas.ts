@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { ERROR_STATUS } from '../errors/sandpool-error.js';
 
 /** Request and response schemas of the public API; the route types come from them. */
 
@@ -99,5 +100,76 @@ export const PathQuery = Type.Object(
 export type PathQuery = Static<typeof PathQuery>;
 
 export const ErrorResponse = Type.Object({
-  error: Type.Object({ code: Type.String(), message: Type.String() }),
+  error: Type.Object({
+    code: Type.String({ enum: Object.keys(ERROR_STATUS), description: 'Machine-readable cause' }),
+    message: Type.String({ description: 'What happened and what to do' }),
+  }),
 });
+
+// Response schemas: they type the answers, serialize them, and document them in /openapi.json.
+
+export const SessionList = Type.Object(
+  { sessions: Type.Array(SessionView) },
+  { description: 'Every open session' },
+);
+
+export const FileEntryView = Type.Object({
+  name: Type.String(),
+  type: Type.Union([
+    Type.Literal('file'),
+    Type.Literal('directory'),
+    Type.Literal('symlink'),
+    Type.Literal('other'),
+  ]),
+  size: Type.Integer({ description: 'Bytes' }),
+  mode: Type.String({ description: 'Permission bits in octal, such as "644"' }),
+  mtime: Type.String({ description: 'Last modification, ISO 8601' }),
+});
+
+export const FileList = Type.Object(
+  { entries: Type.Array(FileEntryView) },
+  { description: 'The directory’s entries' },
+);
+
+export const WrittenFile = Type.Object(
+  {
+    path: Type.String({ description: 'Absolute path inside the sandbox' }),
+    size: Type.Integer({ description: 'Bytes written' }),
+  },
+  { description: 'Written' },
+);
+
+/** Health has more fields on a coordinator than on a worker; all are passed through. */
+export const HealthView = Type.Object(
+  {
+    status: Type.String({ description: '"healthy", or "unhealthy" with a reason' }),
+    reason: Type.Optional(Type.String()),
+    worker_id: Type.Optional(Type.String()),
+    pool_size: Type.Optional(Type.Integer()),
+    active_sessions: Type.Optional(Type.Integer()),
+  },
+  { additionalProperties: true, description: 'The server’s state' },
+);
+
+/** What each error status means, for the API document. */
+const ERROR_MEANINGS: Record<number, string> = {
+  400: 'invalid_request (the body, query or a header fails the schema) or invalid_path',
+  401: 'unauthorized: an API key is set and the request lacks `Authorization: Bearer <key>`',
+  404: 'session_not_found (unknown, closed or expired) or file_not_found',
+  410: 'session_lost: the session’s container died; it cannot come back',
+  413: 'payload_too_large: over the upload limit, or no space left in the sandbox',
+  503: 'capacity_exhausted (`Retry-After` set) or runtime_unavailable',
+};
+
+/** The error responses a route can give, each `{"error": {"code", "message"}}`. */
+export function errorResponses<S extends number>(
+  ...statuses: S[]
+): Record<S, typeof ErrorResponse> {
+  const responses = {} as Record<S, typeof ErrorResponse>;
+  for (const status of statuses) {
+    responses[status] = Type.Object(ErrorResponse.properties, {
+      description: ERROR_MEANINGS[status] ?? 'An error',
+    });
+  }
+  return responses;
+}

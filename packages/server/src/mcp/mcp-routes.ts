@@ -142,6 +142,13 @@ export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, option
   app.route({
     method: ['GET', 'POST', 'DELETE'],
     url: '/mcp',
+    schema: {
+      tags: ['mcp'],
+      summary:
+        'MCP streamable HTTP: POST JSON-RPC, GET the event stream, DELETE to end the session',
+      description:
+        'Send `X-Sandpool-Session: <id>` with the initialize request to work in an existing session.',
+    },
     handler: async (request, reply) => {
       let body: unknown;
       if (typeof request.body === 'string' && request.body !== '') {

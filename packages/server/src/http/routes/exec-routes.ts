@@ -3,7 +3,15 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { SandpoolError } from '../../errors/sandpool-error.js';
 import type { ExecEvent, ExecInput, ExecService } from '../../exec/exec-service.js';
-import { ExecBody, ExecResult, SeedExecuteBody, SessionParams } from '../schemas.js';
+import {
+  errorResponses,
+  ExecBody,
+  ExecResult,
+  SeedExecuteBody,
+  SessionParams,
+} from '../schemas.js';
+
+const execResponses = { 200: ExecResult, ...errorResponses(400, 401, 404, 410, 503) };
 
 const NDJSON = 'application/x-ndjson';
 
@@ -72,14 +80,29 @@ export const execRoutes: FastifyPluginAsyncTypebox<{ exec: ExecService }> = asyn
 
   app.post(
     '/v1/sessions/:id/exec',
-    { schema: { params: SessionParams, body: ExecBody, response: { 200: ExecResult } } },
+    {
+      schema: {
+        tags: ['exec'],
+        summary: 'Run a command (JSON result, or NDJSON events with Accept: application/x-ndjson)',
+        params: SessionParams,
+        body: ExecBody,
+        response: execResponses,
+      },
+    },
     async (request, reply) => handle(request, reply, request.params.id, request.body),
   );
 
   // The seed's route: the session travels in the body.
   app.post(
     '/execute',
-    { schema: { body: SeedExecuteBody, response: { 200: ExecResult } } },
+    {
+      schema: {
+        tags: ['seed'],
+        summary: 'The seed’s exec: the session travels in the body',
+        body: SeedExecuteBody,
+        response: execResponses,
+      },
+    },
     async (request, reply) => {
       const { session_id: sessionId, ...body } = request.body;
       return handle(request, reply, sessionId, body);

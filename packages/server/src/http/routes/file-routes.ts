@@ -1,8 +1,9 @@
-import { PassThrough, Transform } from 'node:stream';
+import { PassThrough, Transform, type Readable } from 'node:stream';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
 import { SandpoolError } from '../../errors/sandpool-error.js';
 import type { FileService } from '../../files/file-service.js';
-import { PathQuery, SessionParams } from '../schemas.js';
+import { errorResponses, FileList, PathQuery, SessionParams, WrittenFile } from '../schemas.js';
 
 /** Passes bytes through until `limitBytes`, then fails with 413 instead of reading on. */
 function sizeLimit(limitBytes: number): Transform {
@@ -24,6 +25,13 @@ function sizeLimit(limitBytes: number): Transform {
   });
 }
 
+/** Documents the download's body; streams are sent as they are, never serialized. */
+const FileBytes = Type.Unsafe<Readable>({
+  type: 'string',
+  format: 'binary',
+  description: 'The file’s bytes',
+});
+
 export const fileRoutes: FastifyPluginAsyncTypebox<{
   files: FileService;
   uploadLimitBytes: number;
@@ -32,43 +40,84 @@ export const fileRoutes: FastifyPluginAsyncTypebox<{
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
 
-  const schema = { params: SessionParams, querystring: PathQuery };
+  const schema = { params: SessionParams, querystring: PathQuery, tags: ['files'] };
+  const errors = errorResponses(400, 401, 404, 410);
 
-  app.put('/v1/sessions/:id/files', { schema }, async (request, reply) => {
-    const declared = Number(request.headers['content-length'] ?? 0);
-    if (declared > uploadLimitBytes) {
-      throw new SandpoolError(
-        'payload_too_large',
-        `The upload (${declared} bytes) exceeds the limit of ${uploadLimitBytes} bytes (SANDPOOL_UPLOAD_LIMIT_BYTES).`,
-      );
-    }
-    const limited = request.raw.pipe(sizeLimit(uploadLimitBytes));
-    request.raw.once('error', (error) => limited.destroy(error));
-    const written = await files.write(request.params.id, request.query.path, limited);
-    return reply.code(201).send(written);
-  });
-
-  app.get('/v1/sessions/:id/files', { schema }, async (request, reply) => {
-    const file = await files.open(request.params.id, request.query.path);
-    const body = new PassThrough();
-    file.pipeTo(body).then(
-      () => body.end(),
-      (error: unknown) => {
-        request.log.warn({ err: error }, 'file download failed midway');
-        body.destroy(error instanceof Error ? error : new Error(String(error)));
+  app.put(
+    '/v1/sessions/:id/files',
+    {
+      schema: {
+        ...schema,
+        summary: 'Upload a file (the raw body); parents are created',
+        response: { 201: WrittenFile, ...errors, ...errorResponses(413) },
       },
-    );
-    reply.header('content-type', 'application/octet-stream');
-    if (file.stat.type === 'file') reply.header('content-length', String(file.stat.size));
-    return reply.send(body);
-  });
+    },
+    async (request, reply) => {
+      const declared = Number(request.headers['content-length'] ?? 0);
+      if (declared > uploadLimitBytes) {
+        throw new SandpoolError(
+          'payload_too_large',
+          `The upload (${declared} bytes) exceeds the limit of ${uploadLimitBytes} bytes (SANDPOOL_UPLOAD_LIMIT_BYTES).`,
+        );
+      }
+      const limited = request.raw.pipe(sizeLimit(uploadLimitBytes));
+      request.raw.once('error', (error) => limited.destroy(error));
+      const written = await files.write(request.params.id, request.query.path, limited);
+      return reply.code(201).send(written);
+    },
+  );
 
-  app.get('/v1/sessions/:id/files/list', { schema }, async (request) => ({
-    entries: await files.list(request.params.id, request.query.path),
-  }));
+  app.get(
+    '/v1/sessions/:id/files',
+    {
+      schema: {
+        ...schema,
+        summary: 'Download a file, streamed',
+        response: { 200: FileBytes, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const file = await files.open(request.params.id, request.query.path);
+      const body = new PassThrough();
+      file.pipeTo(body).then(
+        () => body.end(),
+        (error: unknown) => {
+          request.log.warn({ err: error }, 'file download failed midway');
+          body.destroy(error instanceof Error ? error : new Error(String(error)));
+        },
+      );
+      reply.header('content-type', 'application/octet-stream');
+      if (file.stat.type === 'file') reply.header('content-length', String(file.stat.size));
+      return reply.send(body);
+    },
+  );
 
-  app.delete('/v1/sessions/:id/files', { schema }, async (request, reply) => {
-    await files.remove(request.params.id, request.query.path);
-    return reply.code(204).send();
-  });
+  app.get(
+    '/v1/sessions/:id/files/list',
+    {
+      schema: {
+        ...schema,
+        summary: 'List a directory',
+        response: { 200: FileList, ...errors },
+      },
+    },
+    async (request) => ({
+      entries: await files.list(request.params.id, request.query.path),
+    }),
+  );
+
+  app.delete(
+    '/v1/sessions/:id/files',
+    {
+      schema: {
+        ...schema,
+        summary: 'Remove a file',
+        response: { 204: Type.Null({ description: 'Removed' }), ...errors },
+      },
+    },
+    async (request, reply) => {
+      await files.remove(request.params.id, request.query.path);
+      return reply.code(204).send(null);
+    },
+  );
 };
