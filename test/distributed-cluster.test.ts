@@ -253,6 +253,54 @@ describe('distributed mode: coordinators, Redis and three workers', () => {
     }
   });
 
+  test('a client that goes away mid-stream through the coordinator leaves no process behind', async () => {
+    const { session_id: id } = await create(a);
+    const controller = new AbortController();
+    const response = await fetch(`${b}/v1/sessions/${id}/exec`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/x-ndjson' },
+      body: JSON.stringify({ command: 'echo started; exec sleep 77' }),
+      signal: controller.signal,
+    });
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    await reader.read(); // "started"
+    const sleeping = async () =>
+      (await exec(a, id, { command: 'cat /proc/[0-9]*/comm 2>/dev/null | grep -c "^sleep$"' }))
+        .stdout;
+    assert.equal(await sleeping(), '1\n');
+    controller.abort();
+    await until(
+      async () => (await sleeping()) === '0\n',
+      'the command killed after the client left',
+    );
+    assert.equal((await call(a, 'DELETE', `/v1/sessions/${id}`)).status, 204);
+  });
+
+  test('a coordinator with an API key checks it and forwards it to the workers', async () => {
+    const apiKey = randomBytes(16).toString('hex');
+    const keyed = await Coordinator.create({
+      ...loadCoordinatorConfig({}, {}),
+      port: 0,
+      redisUrl: redis.url,
+      apiKey,
+      logLevel: 'silent',
+    });
+    try {
+      const url = await keyed.listen();
+      const auth = { authorization: `Bearer ${apiKey}` };
+      assert.equal((await call(url, 'GET', '/health')).status, 200);
+      const refused = await call<{ error: { code: string } }>(url, 'POST', '/v1/sessions', {});
+      assert.deepEqual([refused.status, refused.body.error.code], [401, 'unauthorized']);
+      const created = await call<Session>(url, 'POST', '/v1/sessions', {}, auth);
+      assert.equal(created.status, 201);
+      const id = created.body.session_id;
+      assert.equal((await call(url, 'GET', `/v1/sessions/${id}`)).status, 401);
+      assert.equal((await call(url, 'DELETE', `/v1/sessions/${id}`, undefined, auth)).status, 204);
+    } finally {
+      await keyed.close();
+    }
+  });
+
   test('a burst beyond capacity gets 503 with Retry-After, and leaks no container', async () => {
     const capacity = MAX_SESSIONS * workerIds.length;
     const answers = await Promise.all(

@@ -21,6 +21,8 @@ type CoordinatorState = 'starting' | 'running' | 'closing' | 'closed';
 
 /** How long start-up waits for Redis before listening anyway (and answering 503 until it comes). */
 const REDIS_WAIT_MS = 3000;
+/** Requests still running this long after a stop are cut: a stop must not wait for a long exec. */
+const CLOSE_GRACE_MS = 3000;
 
 /**
  * The coordinator: the worker's public API in front of many workers. It keeps no state of its
@@ -136,11 +138,16 @@ export class Coordinator {
     return `http://${host}:${port}`;
   }
 
-  /** Stops taking requests and drops its connections; sessions live on in the workers. */
+  /**
+   * Stops taking requests, lets running ones finish for a moment, and drops its connections;
+   * sessions live on in the workers. Safe to call twice.
+   */
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.state = 'closing';
+      const cut = setTimeout(() => this.app.server.closeAllConnections(), CLOSE_GRACE_MS);
       await this.app.close();
+      clearTimeout(cut);
       this.proxy.close();
       await this.store.close();
       this.state = 'closed';
