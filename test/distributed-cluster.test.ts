@@ -244,6 +244,9 @@ describe('distributed mode: coordinators, Redis and three workers', () => {
     );
     assert.deepEqual([unknown.status, unknown.body.error.code], [404, 'session_not_found']);
 
+    const document = await call<{ openapi: string }>(b, 'GET', '/openapi.json');
+    assert.deepEqual([document.status, document.body.openapi.startsWith('3.')], [200, true]);
+
     const metrics = await (await fetch(`${a}/metrics`)).text();
     assert.match(metrics, /sandpool_coordinator_requests_routed_total\{worker="dist-/);
     assert.match(metrics, /sandpool_coordinator_healthy_workers 3/);

@@ -132,6 +132,20 @@ export class SessionRouter {
     );
   }
 
+  /** Any worker with a live heartbeat (for what every worker answers alike: the API document). */
+  async anyLiveWorker(): Promise<WorkerTarget> {
+    const live = (await this.options.directory.list()).filter((w) => w.healthy);
+    const worker = live[Math.floor(Math.random() * live.length)];
+    if (worker === undefined) {
+      throw new SandpoolError(
+        'runtime_unavailable',
+        'No worker has a live heartbeat; start workers with --redis.',
+        2,
+      );
+    }
+    return { workerId: worker.worker_id, url: worker.url };
+  }
+
   /** After a keep-alive: the mapping lives as long as the session now does. */
   async extended(sessionId: string, target: WorkerTarget, view: Buffer): Promise<void> {
     const ttlMs = this.mappingTtlMs(view);

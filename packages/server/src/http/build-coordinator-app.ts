@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Registry } from 'prom-client';
 import { createBearerCheck } from './auth.js';
 import { installErrorHandling } from './error-handler.js';
+import { isDocumentationRoute } from './openapi.js';
 import { coordinatorRoutes, type CoordinatorRouteOptions } from './routes/coordinator-routes.js';
 import { serviceRoutes, type HealthReport } from './routes/service-routes.js';
 
@@ -36,7 +37,9 @@ export async function buildCoordinatorApp(
   if (services.apiKey !== undefined) {
     const check = createBearerCheck(services.apiKey);
     app.addHook('onRequest', async (request) => {
-      if (!PUBLIC_ROUTES.has(request.routeOptions.url ?? '')) check(request.headers.authorization);
+      const url = request.routeOptions.url ?? '';
+      if (!PUBLIC_ROUTES.has(url) && !isDocumentationRoute(url))
+        check(request.headers.authorization);
     });
   }
 

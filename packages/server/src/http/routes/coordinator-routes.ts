@@ -181,6 +181,36 @@ export const coordinatorRoutes: FastifyPluginAsyncTypebox<CoordinatorRouteOption
     relay(request, reply, request.params.id),
   );
 
+  // The API document and its UI are the workers' own: any live worker serves them.
+  const documentation = async (request: FastifyRequest, reply: FastifyReply) => {
+    const target = await router.anyLiveWorker();
+    let response: IncomingMessage;
+    try {
+      response = await proxy.send({
+        url: `${target.url}${request.url}`,
+        method: 'GET',
+        headers: upstreamHeaders(request),
+        responseTimeoutMs: 5000,
+      });
+    } catch (error) {
+      if (error instanceof WorkerUnreachableError) {
+        throw new SandpoolError(
+          'runtime_unavailable',
+          `Worker ${target.workerId} did not answer (${error.reason}); retry.`,
+          1,
+        );
+      }
+      throw error;
+    }
+    return reply
+      .code(response.statusCode ?? 502)
+      .headers(responseHeaders(response.headers))
+      .send(response);
+  };
+  app.get('/openapi.json', documentation);
+  app.get('/docs', documentation);
+  app.get('/docs/*', documentation);
+
   // The seed's exec names the session in the body: read it (small), route, send it on.
   app.post('/execute', async (request, reply) => {
     const body = await readBody(request);
