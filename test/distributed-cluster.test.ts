@@ -10,7 +10,8 @@ import { SandpoolProcess } from './support/sandpool-process.js';
 
 /**
  * Distributed mode end to end: a real redis-server, three worker processes and two coordinators
- * on loopback. Short heartbeats (500 ms, TTL 2 s) keep the failover cases fast.
+ * (one in this process, one `sandpool coordinator` process) on loopback. Short heartbeats
+ * (500 ms, TTL 2 s) keep the failover cases fast.
  */
 
 const HEARTBEAT_TTL_MS = 2000;
@@ -41,7 +42,8 @@ describe('distributed mode: coordinators, Redis and three workers', () => {
   let redis: TestRedis;
   const workerIds = [1, 2, 3].map((n) => `dist-${run}-w${n}`);
   const workers = new Map<string, SandpoolProcess>();
-  const coordinators: Coordinator[] = [];
+  let inProcess: Coordinator; // coordinator A
+  let asProcess: SandpoolProcess; // coordinator B: `sandpool coordinator` as users run it
   let a: string; // coordinator A's URL
   let b: string; // coordinator B's URL
 
@@ -88,22 +90,31 @@ describe('distributed mode: coordinators, Redis and three workers', () => {
 
   before(async () => {
     redis = await TestRedis.start();
+    const coordinatorProcess = SandpoolProcess.start([
+      'coordinator',
+      '--port',
+      '0',
+      '--redis',
+      redis.url,
+      '--log-level',
+      'warn',
+    ]);
     await Promise.all(workerIds.map((id) => startWorker(id)));
-    for (let i = 0; i < 2; i++) {
-      const coordinator = await Coordinator.create({
-        ...loadCoordinatorConfig({}, {}),
-        port: 0,
-        redisUrl: redis.url,
-        logLevel: process.env.SANDPOOL_TEST_LOG_LEVEL ?? 'silent',
-      });
-      coordinators.push(coordinator);
-    }
-    [a, b] = await Promise.all(coordinators.map((c) => c.listen()));
+    inProcess = await Coordinator.create({
+      ...loadCoordinatorConfig({}, {}),
+      port: 0,
+      redisUrl: redis.url,
+      logLevel: process.env.SANDPOOL_TEST_LOG_LEVEL ?? 'silent',
+    });
+    a = await inProcess.listen();
+    asProcess = await coordinatorProcess;
+    b = asProcess.url;
     await until(async () => (await healthyWorkers(a)).size === 3, 'three healthy workers');
   });
 
   after(async () => {
-    await Promise.all(coordinators.map((c) => c.close()));
+    await inProcess.close();
+    assert.equal(await asProcess.stop('SIGTERM'), 0);
     await Promise.all([...workers.values()].map((w) => w.stop('SIGTERM')));
     await redis.stop();
     for (const id of workerIds) {
