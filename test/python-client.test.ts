@@ -117,6 +117,14 @@ print("batch", json.dumps([[r["command"], r["exit_code"]] for r in results]))
     ]);
   });
 
+  test('python3 sandpool_client.py CMD runs one command and exits with its code', async () => {
+    const flags = ['--url', w.url, '--api-key', API_KEY];
+    const ok = await python([CLIENT, ...flags, '--', 'python3', '-c', 'print(6*7)']);
+    assert.deepEqual([ok.code, ok.stdout], [0, '42\n']);
+    const failed = await python([CLIENT, ...flags, '--', 'echo oops >&2; exit 3']);
+    assert.deepEqual([failed.code, failed.stderr], [3, 'oops\n']);
+  });
+
   test('a wrong API key is an unauthorized SandpoolError', async () => {
     const run = await python(
       ['-c', 'from sandpool_client import SandboxClient\nwith SandboxClient(): pass'],

@@ -14,9 +14,10 @@ Sandbox System V2 client, so code written for it works unchanged:
 
     results = BatchSandboxClient().execute_batch(["python3 --version", "whoami"])
 
-Self-test against a running worker or coordinator:
+Self-test against a running worker or coordinator, and one command in a throwaway sandbox:
 
     python3 sandpool_client.py --test [--url http://127.0.0.1:5000] [--api-key KEY]
+    python3 sandpool_client.py -- python3 -c "print(6 * 7)"
 """
 
 import argparse
@@ -476,7 +477,9 @@ def main(argv=None):
                         help="self-test a running worker or coordinator")
     parser.add_argument("--url", help="server URL (default $SANDPOOL_URL or %s)" % DEFAULT_URL)
     parser.add_argument("--api-key", help="API key (default $SANDPOOL_API_KEY)")
-    parser.add_argument("command", nargs="*", help="a command to run in a throwaway sandbox")
+    parser.add_argument("command", nargs="*",
+                        help="after --, a command to run in a throwaway sandbox: one shell "
+                             "command line, or several words run as argv")
     args = parser.parse_args(argv)
     if args.test:
         return 0 if run_self_test(args.url, args.api_key) else 1
@@ -485,7 +488,9 @@ def main(argv=None):
         return 2
     try:
         with SandboxClient(args.url, args.api_key, ttl_seconds=600) as sandbox:
-            result = sandbox.execute(" ".join(args.command))
+            # One word is a shell command line; several are argv, run with no shell.
+            command = args.command[0] if len(args.command) == 1 else args.command
+            result = sandbox.execute(command)
     except SandpoolError as error:
         sys.stderr.write("sandpool: %s\n" % error)
         return 125
