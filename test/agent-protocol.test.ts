@@ -93,6 +93,12 @@ describe('exec and files through the in-sandbox agent', () => {
     assert.match(r.stdout, /sandpool_agent\.py/);
     const [, pgid, pid] = /pgid=\s*(\d+) pid=(\d+)/.exec(r.stdout) ?? [];
     assert.equal(pgid, pid);
+    // Out of memory, the kernel picks the command over the agent. The agent sets the score just
+    // after the spawn, so the shell looks once it surely has.
+    const adj = await exec(w.url, session, {
+      command: 'sleep 0.2; cat /proc/$$/oom_score_adj /proc/$PPID/oom_score_adj',
+    });
+    assert.deepEqual(adj.stdout.trim().split('\n'), ['500', '0']);
   });
 
   test('5 MiB of output arrives whole', async () => {

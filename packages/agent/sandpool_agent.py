@@ -33,6 +33,7 @@ MAX_IN_FRAME = 8 * 1024 * 1024
 CHUNK = 64 * 1024
 WINDOW = 256 * 1024
 MAX_LIST_ENTRIES = 50_000
+COMMAND_OOM_SCORE_ADJ = "500"
 
 # worker -> agent
 T_HELLO, T_EXEC, T_STDIN, T_STDIN_END, T_CANCEL, T_ACK, T_PING = 1, 2, 3, 4, 5, 6, 7
@@ -233,6 +234,14 @@ class Agent:
             send(R_STDERR, rid, ("sandpool-agent: %s: %s\n" % (what, exc.strerror)).encode())
             send(R_EXIT, rid, {"code": 127 if missing else 126, "signal": None})
             return
+        try:
+            # When the sandbox runs out of memory, the kernel should kill the command, not the agent
+            # (which would lose the session). Raising a score needs no privilege; the race with a
+            # command that fills the memory within microseconds of its start is accepted.
+            with open("/proc/%d/oom_score_adj" % proc.pid, "w") as adj:
+                adj.write(COMMAND_OOM_SCORE_ADJ)
+        except OSError:
+            pass
         ex = Exec(rid, proc, stdin_wanted)
         self.execs[rid] = ex
         for fd in ex.pipes:
