@@ -25,7 +25,13 @@ function python(args: string[], env: Record<string, string> = {}): Promise<Run> 
   return new Promise((resolve, reject) => {
     const child = spawn(PYTHON, args, {
       cwd: CLIENT_DIR,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C', ...env },
+      // No __pycache__ left in the source tree.
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        LANG: 'C',
+        PYTHONDONTWRITEBYTECODE: '1',
+        ...env,
+      },
     });
     let stdout = '';
     let stderr = '';
