@@ -69,12 +69,41 @@ def file_type(mode):
     return "other"
 
 
+EXEC_MARKER = "SANDPOOL_EXEC"
+
+
+def kill_marked(marker):
+    """Kills every process whose environment carries this exec's marker: the ones that left its
+    process group with setsid. A few passes, since they may fork while we look."""
+    needle = ("\0%s=%s\0" % (EXEC_MARKER, marker)).encode()
+    me = os.getpid()
+    for _ in range(3):
+        found = False
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) in (1, me):
+                continue
+            try:
+                with open("/proc/%s/environ" % entry, "rb") as f:
+                    environ = b"\0" + f.read()
+            except OSError:
+                continue  # gone, or not ours to read
+            if needle in environ:
+                found = True
+                try:
+                    os.kill(int(entry), signal.SIGKILL)
+                except OSError:
+                    pass
+        if not found:
+            return
+
+
 class Exec:
     """One command: its process, its pipes, and how much output awaits acknowledgement."""
 
-    def __init__(self, rid, proc, stdin_wanted):
+    def __init__(self, rid, proc, stdin_wanted, marker):
         self.rid = rid
         self.proc = proc
+        self.marker = marker
         # fd -> (frame type, file object); closing goes through the file object, which owns the fd.
         self.pipes = {
             proc.stdout.fileno(): (R_STDOUT, proc.stdout),
@@ -215,6 +244,10 @@ class Agent:
         argv = req["argv"]
         env = dict(self.base_env)
         env.update(req.get("env") or {})
+        # Inherited by every descendant, also those that leave the process group (setsid), so a
+        # timeout can find and kill them too.
+        marker = secrets.token_hex(8)
+        env[EXEC_MARKER] = marker
         stdin_wanted = bool(req.get("stdin"))
         try:
             proc = subprocess.Popen(
@@ -242,7 +275,7 @@ class Agent:
                 adj.write(COMMAND_OOM_SCORE_ADJ)
         except OSError:
             pass
-        ex = Exec(rid, proc, stdin_wanted)
+        ex = Exec(rid, proc, stdin_wanted, marker)
         self.execs[rid] = ex
         for fd in ex.pipes:
             os.set_blocking(fd, False)
@@ -321,6 +354,7 @@ class Agent:
             os.killpg(ex.proc.pid, signal.SIGKILL)
         except OSError:
             pass  # the group is already empty
+        kill_marked(ex.marker)
 
     def cancel(self, rid):
         ex = self.execs.get(rid)

@@ -74,6 +74,16 @@ describe('the next moves of an attacker stay contained', () => {
     assert.doesNotMatch(ps.stdout, /sleep 600/);
   });
 
+  test('children that left the process group (setsid) die with a timed-out command', async () => {
+    const r = await exec(w.url, id, {
+      command: 'setsid sleep 701 & (setsid sh -c "sleep 702 & wait" &) ; sleep 600',
+      timeout_ms: 1000,
+    });
+    assert.equal(r.timed_out, true);
+    const ps = await exec(w.url, id, { command: 'ps -eo args=' });
+    assert.doesNotMatch(ps.stdout, /sleep 70[12]|sleep 600/);
+  });
+
   test('a cwd under /proc or that does not exist is handled', async () => {
     const proc = await call(w.url, 'POST', `/v1/sessions/${id}/exec`, {
       command: 'pwd',

@@ -58,11 +58,12 @@ export class DockerSandbox implements Sandbox {
 
   async exec(request: ExecRequest, sinks: ExecSinks): Promise<ExecOutcome> {
     const started = performance.now();
-    const pgidFile = `${PGID_DIR}/${randomBytes(9).toString('base64url')}`;
+    const marker = randomBytes(9).toString('hex');
+    const pgidFile = `${PGID_DIR}/${marker}`;
     let timedOut = false;
     let killing: Promise<void> | undefined;
     const killGroup = () => {
-      killing ??= this.killGroup(pgidFile);
+      killing ??= this.killGroup(pgidFile, marker);
       return killing;
     };
     const timer = setTimeout(() => {
@@ -76,7 +77,8 @@ export class DockerSandbox implements Sandbox {
         ['/bin/sh', '-c', GROUP_WRAPPER, pgidFile, ...request.argv],
         {
           cwd: request.cwd,
-          env: request.env,
+          // Inherited by descendants that leave the process group (setsid), so a timeout finds them.
+          env: { ...request.env, SANDPOOL_EXEC: marker },
           stdin: request.stdin ? Readable.from([Buffer.from(request.stdin)]) : undefined,
           onStdout: (chunk) => sinks.onStdout(chunk),
           onStderr: (chunk) => sinks.onStderr(chunk),
@@ -94,12 +96,14 @@ export class DockerSandbox implements Sandbox {
     }
   }
 
-  private async killGroup(pgidFile: string): Promise<void> {
-    // The record appears a moment after the exec starts; retry briefly so a very short timeout still kills.
+  private async killGroup(pgidFile: string, marker: string): Promise<void> {
+    // The record appears a moment after the exec starts; retry briefly so a very short timeout
+    // still kills. Then the processes that left the group, found by the marker in their environment.
     const script =
-      'for i in 1 2 3 4 5 6 7 8 9 10; do if [ -s "$1" ]; then kill -KILL "-$(cat "$1")" 2>/dev/null; rm -f "$1"; exit 0; fi; sleep 0.1; done; exit 1';
+      'for i in 1 2 3 4 5 6 7 8 9 10; do if [ -s "$1" ]; then kill -KILL "-$(cat "$1")" 2>/dev/null; rm -f "$1"; break; fi; sleep 0.1; done; ' +
+      'for p in /proc/[0-9]*; do grep -qzx "SANDPOOL_EXEC=$2" "$p/environ" 2>/dev/null && kill -KILL "${p#/proc/}" 2>/dev/null; done; exit 0';
     try {
-      await this.run(['/bin/sh', '-c', script, 'sh', pgidFile]);
+      await this.run(['/bin/sh', '-c', script, 'sh', pgidFile, marker]);
     } catch {
       // The container may be gone already; the exec then ends on its own.
     }
