@@ -73,17 +73,14 @@ export class DockerSandbox implements Sandbox {
     const onAbort = () => void killGroup();
     request.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      const result = await this.run(
-        ['/bin/sh', '-c', GROUP_WRAPPER, pgidFile, ...request.argv],
-        {
-          cwd: request.cwd,
-          // Inherited by descendants that leave the process group (setsid), so a timeout finds them.
-          env: { ...request.env, SANDPOOL_EXEC: marker },
-          stdin: request.stdin ? Readable.from([Buffer.from(request.stdin)]) : undefined,
-          onStdout: (chunk) => sinks.onStdout(chunk),
-          onStderr: (chunk) => sinks.onStderr(chunk),
-        },
-      );
+      const result = await this.run(['/bin/sh', '-c', GROUP_WRAPPER, pgidFile, ...request.argv], {
+        cwd: request.cwd,
+        // Inherited by descendants that leave the process group (setsid), so a timeout finds them.
+        env: { ...request.env, SANDPOOL_EXEC: marker },
+        stdin: request.stdin ? Readable.from([Buffer.from(request.stdin)]) : undefined,
+        onStdout: (chunk) => sinks.onStdout(chunk),
+        onStderr: (chunk) => sinks.onStderr(chunk),
+      });
       await killing;
       return {
         exitCode: result.exitCode,
