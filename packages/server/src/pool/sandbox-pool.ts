@@ -19,6 +19,10 @@ export interface SandboxPoolOptions {
 type PoolState = 'new' | 'warming' | 'running' | 'closing' | 'closed';
 
 const MAX_BACKOFF_MS = 30_000;
+/** Claims closer together than this are one burst; refilling waits for the burst to end... */
+const BURST_QUIET_MS = 25;
+/** ...but never longer than this. */
+const BURST_MAX_DEFER_MS = 250;
 
 /**
  * Keeps `size` started containers ready so a session costs a hand-over, not a container start.
@@ -32,6 +36,8 @@ export class SandboxPool {
   private retryTimer: NodeJS.Timeout | undefined;
   private checkTimer: NodeJS.Timeout | undefined;
   private readonly inFlight = new Set<Promise<void>>();
+  private burstTimer: NodeJS.Timeout | undefined;
+  private burstStartedAt: number | undefined;
   /** Why the last container start failed, for /health and the start-up summary. */
   lastError: string | undefined;
 
@@ -83,11 +89,35 @@ export class SandboxPool {
   async claim(labels: SandboxLabels): Promise<{ sandbox: Sandbox; fromPool: boolean }> {
     if (this.state === 'closing' || this.state === 'closed') throw new Error('pool is closed');
     const sandbox = this.idle.shift();
-    this.refill();
+    this.refillAfterBurst();
     if (sandbox) return { sandbox, fromPool: true };
     this.options.metrics.poolMisses.inc();
     const created = await this.timedCreate({ ...this.options.labels, ...labels });
     return { sandbox: created, fromPool: false };
+  }
+
+  /**
+   * Starting containers competes for the CPU with the requests of a burst of claims, so the refill
+   * waits until claims pause (bounded). An empty pool refills at once: demand outruns it already.
+   */
+  private refillAfterBurst(): void {
+    if (this.idle.length === 0) {
+      this.refill();
+      return;
+    }
+    const now = performance.now();
+    this.burstStartedAt ??= now;
+    clearTimeout(this.burstTimer);
+    const wait = Math.min(
+      BURST_QUIET_MS,
+      Math.max(0, this.burstStartedAt + BURST_MAX_DEFER_MS - now),
+    );
+    this.burstTimer = setTimeout(() => {
+      this.burstTimer = undefined;
+      this.burstStartedAt = undefined;
+      this.refill();
+    }, wait);
+    this.burstTimer.unref();
   }
 
   /** Starts containers in the background until the pool is full again. */
@@ -111,6 +141,7 @@ export class SandboxPool {
     this.state = 'closing';
     clearInterval(this.checkTimer);
     clearTimeout(this.retryTimer);
+    clearTimeout(this.burstTimer);
     await Promise.allSettled([...this.inFlight]);
     const leftovers = this.idle.splice(0);
     await Promise.allSettled(leftovers.map((s) => s.destroy()));
