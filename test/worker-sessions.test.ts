@@ -3,14 +3,7 @@ import assert from 'node:assert/strict';
 import { startWorker, type TestWorker } from './support/worker-harness.js';
 import { call, createSession, exec } from './support/http.js';
 import { containersOf, docker } from './support/docker.js';
-
-async function until(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+import { until } from './support/until.js';
 
 describe('sessions and the pool', () => {
   let w: TestWorker;

@@ -5,14 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { startWorker, type TestWorker } from '../support/worker-harness.js';
 import { call, createSession, exec } from '../support/http.js';
 import { containersOf } from '../support/docker.js';
-
-async function until(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+import { until } from '../support/until.js';
 
 /** Clients that go away midway, flood the worker, or crawl: nothing leaks, nothing hangs. */
 describe('misbehaving clients', () => {

@@ -7,18 +7,11 @@ import { fileURLToPath } from 'node:url';
 import { startWorker, type TestWorker } from '../support/worker-harness.js';
 import { call, createSession, exec } from '../support/http.js';
 import { containersOf } from '../support/docker.js';
+import { until } from '../support/until.js';
 
 const run = promisify(execFile);
 const PIDFILE = '/var/run/sandpool-dockerd.pid';
 const PROVISION = fileURLToPath(new URL('../../scripts/provision.sh', import.meta.url));
-
-async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 const engineAnswers = async () =>
   await run('docker', ['info']).then(
