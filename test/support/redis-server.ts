@@ -55,8 +55,16 @@ export class TestRedis {
       { stdio: 'ignore' },
     );
     this.child = child;
+    let failure: Error | undefined;
+    child.once('error', (error: NodeJS.ErrnoException) => {
+      failure =
+        error.code === 'ENOENT'
+          ? new Error('redis-server is not installed: run `bash scripts/provision.sh --redis`')
+          : error;
+    });
     const deadline = Date.now() + 10_000;
     while (!(await answers(this.port))) {
+      if (failure) throw failure;
       if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`);
       if (Date.now() > deadline) throw new Error('redis-server did not answer in 10 s');
       await new Promise((r) => setTimeout(r, 50));
