@@ -24,7 +24,8 @@ interface Session {
   expires_at: string;
 }
 
-async function until<T>(
+/** Polls `check` until it finds something, and returns it (support/until.ts only waits). */
+async function eventually<T>(
   check: () => Promise<T | undefined | false>,
   what: string,
   timeoutMs = 15_000,
@@ -109,7 +110,7 @@ describe('distributed mode: coordinators, Redis and three workers', () => {
     a = await inProcess.listen();
     asProcess = await coordinatorProcess;
     b = asProcess.url;
-    await until(async () => (await healthyWorkers(a)).size === 3, 'three healthy workers');
+    await eventually(async () => (await healthyWorkers(a)).size === 3, 'three healthy workers');
   });
 
   after(async () => {
@@ -283,7 +284,7 @@ describe('distributed mode: coordinators, Redis and three workers', () => {
         .stdout;
     assert.equal(await sleeping(), '1\n');
     controller.abort();
-    await until(
+    await eventually(
       async () => (await sleeping()) === '0\n',
       'the command killed after the client left',
     );
@@ -338,7 +339,7 @@ describe('distributed mode: coordinators, Redis and three workers', () => {
     await Promise.all(created.map((r) => call(a, 'DELETE', `/v1/sessions/${r.body.session_id}`)));
     // Back to one warm container per worker, nothing else.
     for (const id of workerIds) {
-      await until(async () => (await containersOf(id)).length === 1, `${id} back to its pool`);
+      await eventually(async () => (await containersOf(id)).length === 1, `${id} back to its pool`);
     }
   });
 
@@ -373,7 +374,7 @@ describe('distributed mode: coordinators, Redis and three workers', () => {
 
     await workers.get(victimId)!.stop('SIGKILL');
     const killedAt = Date.now();
-    const lost = await until(
+    const lost = await eventually(
       async () => {
         const r = await call<{ error: { code: string; message: string } }>(
           b,
@@ -408,7 +409,7 @@ describe('distributed mode: coordinators, Redis and three workers', () => {
     // Restarted with the same id while Docker kept its containers running.
     const restarted = await startWorker(victimId);
     assert.match(restarted.log, /re-adopted 1 live session/);
-    const back = await until(async () => {
+    const back = await eventually(async () => {
       const r = await call<ExecResult>(a, 'POST', `/v1/sessions/${id}/exec`, {
         command: 'cat note.txt',
       });
@@ -451,14 +452,17 @@ describe('distributed mode: coordinators, Redis and three workers', () => {
     assert.deepEqual([direct.status, direct.body.error.code], [503, 'capacity_exhausted']);
 
     await redis.resume(); // Empty: no persistence. Workers write their sessions back.
-    const again = await until(async () => {
+    const again = await eventually(async () => {
       const r = await call<ExecResult>(a, 'POST', `/v1/sessions/${session.session_id}/exec`, {
         command: 'echo back',
       });
       return r.status === 200 ? r.body : undefined;
     }, 'the old session through the coordinator');
     assert.equal(again.stdout, 'back\n');
-    await until(async () => (await healthyWorkers(b)).size === 3, 'three healthy workers again');
+    await eventually(
+      async () => (await healthyWorkers(b)).size === 3,
+      'three healthy workers again',
+    );
     const fresh = await create(b);
     await call(a, 'DELETE', `/v1/sessions/${fresh.session_id}`);
     assert.equal((await call(b, 'DELETE', `/v1/sessions/${session.session_id}`)).status, 204);
