@@ -72,7 +72,7 @@ export const coordinatorRoutes: FastifyPluginAsyncTypebox<CoordinatorRouteOption
     let response: IncomingMessage;
     try {
       response = await proxy.send({
-        url: `${target.url}${request.url}`,
+        url: upstreamUrl(target.url, request.url),
         method: request.method,
         headers: upstreamHeaders(request, options.body),
         body: options.body ?? (streamsBody ? requestStream(request) : undefined),
@@ -187,9 +187,10 @@ export const coordinatorRoutes: FastifyPluginAsyncTypebox<CoordinatorRouteOption
     let response: IncomingMessage;
     try {
       response = await proxy.send({
-        url: `${target.url}${request.url}`,
+        url: upstreamUrl(target.url, request.url),
         method: 'GET',
-        headers: upstreamHeaders(request),
+        // Public routes: never lend them the client's or the coordinator's credentials.
+        headers: { accept: request.headers.accept ?? '*/*' },
         responseTimeoutMs: 5000,
       });
     } catch (error) {
@@ -229,6 +230,19 @@ export const coordinatorRoutes: FastifyPluginAsyncTypebox<CoordinatorRouteOption
     return relay(request, reply, sessionId, { body });
   });
 };
+
+/**
+ * The same path on the worker. A path with dot segments (`/docs/../v1/...`) would resolve to
+ * another route there than the one matched here, so it is refused.
+ */
+function upstreamUrl(base: string, requestUrl: string): string {
+  const target = new URL(`${base}${requestUrl}`);
+  const asked = requestUrl.split('?')[0] ?? '';
+  if (target.pathname !== asked || target.origin !== new URL(base).origin) {
+    throw new SandpoolError('invalid_request', `The path ${asked} is not in normal form.`);
+  }
+  return target.href;
+}
 
 /** The request body as the content-type parser left it: unread, streaming. */
 function requestStream(request: FastifyRequest): Readable {
