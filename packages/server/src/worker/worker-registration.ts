@@ -8,6 +8,8 @@ export interface WorkerLoad {
   poolSize: number;
   activeSessions: number;
   maxSessions: number;
+  /** The worker refuses new sessions for its own reasons (its engine is down). */
+  refusing: boolean;
 }
 
 export interface WorkerRegistrationOptions {
@@ -124,7 +126,7 @@ export class WorkerRegistration {
       pool_size: load.poolSize,
       active_sessions: load.activeSessions,
       max_sessions: load.maxSessions,
-      accepting: load.activeSessions < load.maxSessions,
+      accepting: !load.refusing && load.activeSessions < load.maxSessions,
       last_heartbeat: new Date(now).toISOString(),
       version,
     };

@@ -105,6 +105,7 @@ export class Worker {
             poolSize: pool.idleCount,
             activeSessions: sessions.activeCount,
             maxSessions: config.maxSessions,
+            refusing: monitor.refusal() !== undefined,
           }),
           sessions: () => sessions.list(),
           clock,
