@@ -44,17 +44,15 @@ export class SessionRouter {
 
   /** The owner of a session: 404 when unknown, 410 when its worker is gone, 503 without Redis. */
   async route(sessionId: string): Promise<WorkerTarget> {
-    const { store, directory } = this.options;
-    const workerId = await store.sessionOwner(sessionId);
-    if (workerId === undefined) {
+    const route = await this.options.store.sessionRoute(sessionId);
+    if (route === undefined) {
       throw new SandpoolError(
         'session_not_found',
         `No session ${sessionId}; it was closed, expired or never existed.`,
       );
     }
-    const url = await directory.liveUrl(workerId);
-    if (url === undefined) throw this.lost(sessionId, workerId);
-    return { workerId, url };
+    if (route.heartbeat === undefined) throw this.lost(sessionId, route.workerId);
+    return { workerId: route.workerId, url: route.heartbeat.url };
   }
 
   /**

@@ -60,6 +60,12 @@ export interface RedisStoreOptions {
 const PREFIX = 'sandpool:';
 /** A session mapping outlives its session a little, so a late request hears the worker's 404. */
 export const SESSION_MAPPING_GRACE_MS = 60_000;
+/** Owner of a session (KEYS[1]) and its heartbeat (ARGV[1] .. owner), or nil. */
+const ROUTE_SCRIPT = `
+local owner = redis.call('GET', KEYS[1])
+if not owner then return nil end
+return { owner, redis.call('GET', ARGV[1] .. owner) }
+`;
 /** Seconds a client should wait after a Redis failure; reconnects happen in the background. */
 const RETRY_AFTER_SECONDS = 2;
 
@@ -208,11 +214,23 @@ export class RedisStore {
     );
   }
 
-  async sessionOwner(sessionId: string): Promise<string | undefined> {
-    const owner = await this.run('session lookup', () =>
-      this.redis.get(`${PREFIX}session:${sessionId}`),
-    );
-    return owner ?? undefined;
+  /**
+   * The session's owner and that worker's live heartbeat, in one round trip (the coordinator asks
+   * this on every request).
+   */
+  async sessionRoute(
+    sessionId: string,
+  ): Promise<{ workerId: string; heartbeat: WorkerHeartbeat | undefined } | undefined> {
+    const answer = (await this.run('session lookup', () =>
+      this.redis.eval(ROUTE_SCRIPT, 1, `${PREFIX}session:${sessionId}`, `${PREFIX}worker:`),
+    )) as [string, string | null] | null;
+    if (answer === null) return undefined;
+    // A missing heartbeat comes back as a nil element (Lua's false).
+    const [workerId, heartbeat] = answer;
+    return {
+      workerId,
+      heartbeat: typeof heartbeat === 'string' ? parseJson<WorkerHeartbeat>(heartbeat) : undefined,
+    };
   }
 
   async releaseSession(sessionId: string): Promise<void> {

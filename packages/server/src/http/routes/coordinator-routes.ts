@@ -24,6 +24,9 @@ export interface CoordinatorRouteOptions {
 
 const NDJSON = 'application/x-ndjson';
 const CONTROL_ANSWER_LIMIT = 4 * 1024 * 1024;
+/** Bodies and answers up to these sizes are read whole: one write beats a pipe for them. */
+const SMALL_BODY_BYTES = 64 * 1024;
+const SMALL_ANSWER_BYTES = 256 * 1024;
 /** Headers that belong to one connection, not to the message (RFC 9110 §7.6.1). */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'date', 'upgrade']);
 
@@ -67,15 +70,21 @@ export const coordinatorRoutes: FastifyPluginAsyncTypebox<CoordinatorRouteOption
   ) => {
     const target = await router.route(sessionId);
     const signal = abortOnDisconnect(reply);
-    const streamsBody = request.method === 'POST' || request.method === 'PUT';
+    const hasBody = request.method === 'POST' || request.method === 'PUT';
+    // A small JSON body (an exec) goes out in one write; an upload streams through as it comes.
+    const body =
+      options.body ??
+      (hasBody && request.method === 'POST' && declaredLength(request.headers) <= SMALL_BODY_BYTES
+        ? await readBody(request)
+        : undefined);
     const stopTimer = metrics.upstreamSeconds.startTimer();
     let response: IncomingMessage;
     try {
       response = await proxy.send({
         url: upstreamUrl(target.url, request.url),
         method: request.method,
-        headers: upstreamHeaders(request, options.body),
-        body: options.body ?? (streamsBody ? requestStream(request) : undefined),
+        headers: upstreamHeaders(request, body),
+        body: body ?? (hasBody ? requestStream(request) : undefined),
         signal,
       });
     } catch (error) {
@@ -91,10 +100,9 @@ export const coordinatorRoutes: FastifyPluginAsyncTypebox<CoordinatorRouteOption
     // The worker answered before reading the whole upload (413): the rest must not be read as
     // the next request.
     if (!request.raw.complete) reply.header('connection', 'close');
-    if (options.after) {
-      let body: Buffer;
+    const readWhole = async (limitBytes: number): Promise<Buffer> => {
       try {
-        body = await readResponse(response, CONTROL_ANSWER_LIMIT);
+        return await readResponse(response, limitBytes);
       } catch (error) {
         throw await router.unreachable(
           sessionId,
@@ -102,14 +110,28 @@ export const coordinatorRoutes: FastifyPluginAsyncTypebox<CoordinatorRouteOption
           new WorkerUnreachableError(target.url, 'the answer broke off', { cause: error }),
         );
       }
-      await options.after(status, body, target);
-      return reply.code(status).headers(responseHeaders(response.headers)).send(body);
+    };
+    if (options.after) {
+      const answer = await readWhole(CONTROL_ANSWER_LIMIT);
+      await options.after(status, answer, target);
+      return reply.code(status).headers(responseHeaders(response.headers)).send(answer);
     }
-    const isStream = (response.headers['content-type'] ?? '').includes(NDJSON);
-    return reply
-      .code(status)
-      .headers(responseHeaders(response.headers))
-      .send(isStream ? relayNdjson(response, target.workerId) : response);
+    const type = response.headers['content-type'] ?? '';
+    if (type.includes(NDJSON)) {
+      return reply
+        .code(status)
+        .headers(responseHeaders(response.headers))
+        .send(relayNdjson(response, target.workerId));
+    }
+    // A small JSON answer (an exec result) is sent in one piece; bytes of files stream.
+    if (
+      type.includes('application/json') &&
+      declaredLength(response.headers) <= SMALL_ANSWER_BYTES
+    ) {
+      const answer = await readWhole(SMALL_ANSWER_BYTES);
+      return reply.code(status).headers(responseHeaders(response.headers)).send(answer);
+    }
+    return reply.code(status).headers(responseHeaders(response.headers)).send(response);
   };
 
   const readBody = async (request: FastifyRequest): Promise<Buffer> => {
@@ -248,6 +270,12 @@ function upstreamUrl(base: string, requestUrl: string): string {
 function requestStream(request: FastifyRequest): Readable {
   const body = request.body as Readable | undefined;
   return body !== undefined && typeof body.pipe === 'function' ? body : request.raw;
+}
+
+/** The declared `content-length`, or Infinity when the body's size is not known up front. */
+function declaredLength(headers: IncomingHttpHeaders): number {
+  const value = headers['content-length'];
+  return value === undefined ? Number.POSITIVE_INFINITY : Number(value);
 }
 
 function responseHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {
