@@ -66,6 +66,7 @@ export class WorkerProxy {
         reject(new WorkerUnreachableError(request.url, reason, { cause }));
       };
       upstream.on('socket', (socket) => {
+        socket.setNoDelay(true); // Small requests go out at once, not after a delayed ACK.
         if (!socket.connecting) return; // A kept-alive connection.
         connectTimer = setTimeout(
           () => fail(`no connection within ${this.options.connectTimeoutMs} ms`),
