@@ -39,8 +39,8 @@ interface RelayOptions {
 
 /**
  * The public API of a worker, answered by forwarding to the worker that owns the session.
- * Commands' output and files stream through in both directions; nothing is buffered but small
- * control bodies.
+ * Uploads, downloads and NDJSON exec output stream through; only small JSON bodies and answers
+ * (session views, exec requests and results) are read whole.
  */
 export const coordinatorRoutes: FastifyPluginAsyncTypebox<CoordinatorRouteOptions> = async (
   app,
