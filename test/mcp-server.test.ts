@@ -6,6 +6,8 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { Sandbox, SandpoolClient } from '@sandpool/client';
+import Fastify from 'fastify';
+import { mcpRoutes } from '../packages/server/src/mcp/mcp-routes.js';
 import { containersOf } from './support/docker.js';
 import { startWorker, type TestWorker } from './support/worker-harness.js';
 
@@ -92,7 +94,7 @@ describe('MCP server', () => {
     await waitForSessions(api, 0);
   });
 
-  test('over HTTP: auth, files, truncation, session control, DELETE closes the sandbox', async () => {
+  test('over HTTP: auth, origin check, files, truncation, session control, DELETE closes the sandbox', async () => {
     const refused = await fetch(`${w.url}/mcp`, {
       method: 'POST',
       headers: {
@@ -102,6 +104,17 @@ describe('MCP server', () => {
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
     });
     assert.equal(refused.status, 401);
+    const fromPage = await fetch(`${w.url}/mcp`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${API_KEY}`,
+        origin: 'http://evil.example',
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    assert.equal(fromPage.status, 403, 'a web page may not drive the MCP server');
 
     const { client, transport } = await httpClient();
     const { tools } = await client.listTools();
@@ -173,6 +186,24 @@ describe('MCP server', () => {
       assert.equal((await api.listSessions()).length, 1);
     } finally {
       await sandbox.close();
+    }
+  });
+
+  test('mcpRoutes on another server (as on a coordinator): idle sessions end with their sandbox', async () => {
+    const app = Fastify();
+    await app.register(mcpRoutes, { apiUrl: w.url, apiKey: API_KEY, idleTimeoutMs: 300 });
+    const base = await app.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const client = new Client({ name: 'sandpool-test', version: '1.0.0' });
+      await client.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp`)));
+      const run = await call(client, 'run_command', { command: 'echo via another server' });
+      assert.match(run.text, /via another server/);
+      assert.equal((await api.listSessions()).length, 1);
+      await waitForSessions(api, 0);
+      await assert.rejects(client.listTools(), /not found|404/i);
+      await client.close();
+    } finally {
+      await app.close();
     }
   });
 });

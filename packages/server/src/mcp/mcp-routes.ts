@@ -25,6 +25,12 @@ export interface McpRouteOptions {
   maxSessions?: number;
   /** Options of each session's MCP server (output limits). */
   server?: SandboxMcpServerOptions;
+  /**
+   * Web origins whose pages may call `/mcp` from a browser. Default none: a request with an
+   * `Origin` header is refused, as the MCP specification asks, so a web page cannot drive a
+   * local server (DNS rebinding). Native MCP clients send no `Origin`.
+   */
+  allowedOrigins?: readonly string[];
 }
 
 /** Header with which a client attaches its MCP session to an existing sandpool session. */
@@ -74,15 +80,27 @@ export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, option
   const sessions = new Map<string, McpSession>();
   const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   const maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
+  const allowedOrigins = new Set(options.allowedOrigins ?? []);
 
-  const end = async (id: string) => {
+  /** Sandboxes being closed; shutdown waits for them, so no DELETE is cut off midway. */
+  const releasing = new Set<Promise<void>>();
+
+  const end = (id: string): Promise<void> => {
     const session = sessions.get(id);
-    if (session === undefined) return;
+    if (session === undefined) return Promise.resolve();
     sessions.delete(id);
-    await session.server.close().catch(() => undefined);
-    await session.lease.release().catch((error: unknown) => {
-      app.log.warn({ err: error, mcpSession: id }, 'could not close the sandbox of an MCP session');
-    });
+    const done = (async () => {
+      await session.server.close().catch(() => undefined);
+      await session.lease.release().catch((error: unknown) => {
+        app.log.warn(
+          { err: error, mcpSession: id },
+          'could not close the sandbox of an MCP session',
+        );
+      });
+    })();
+    releasing.add(done);
+    void done.finally(() => releasing.delete(done));
+    return done;
   };
 
   const sweep = setInterval(
@@ -97,8 +115,11 @@ export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, option
   sweep.unref();
   app.addHook('onClose', async () => {
     clearInterval(sweep);
-    const ending = Promise.allSettled([...sessions.keys()].map((id) => end(id)));
-    await Promise.race([ending, new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS))]);
+    for (const id of [...sessions.keys()]) void end(id);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)));
+    await Promise.race([Promise.allSettled([...releasing]), deadline]);
+    clearTimeout(timer);
   });
 
   // JSON-RPC bodies, parsed here whatever parsers the host app uses (the coordinator streams).
@@ -150,6 +171,10 @@ export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, option
         'Send `X-Sandpool-Session: <id>` with the initialize request to work in an existing session.',
     },
     handler: async (request, reply) => {
+      const origin = request.headers.origin;
+      if (origin !== undefined && !allowedOrigins.has(origin)) {
+        return rpcError(reply, 403, -32000, `Forbidden: origin ${origin} may not use this server`);
+      }
       let body: unknown;
       if (typeof request.body === 'string' && request.body !== '') {
         try {
