@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { call } from './support/http.js';
 import { containersOf } from './support/docker.js';
+import { until } from './support/until.js';
 
 const CLI = fileURLToPath(new URL('../packages/server/src/cli/main.ts', import.meta.url));
 
@@ -33,23 +34,34 @@ describe('sandpool serve as a process', () => {
     ]);
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    let url = '';
-    for (let i = 0; i < 300 && !url; i++) {
-      url = /listening on (http:\/\/\S+)/.exec(out)?.[1] ?? '';
-      if (!url) await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.ok(url, `no listening line in: ${out}`);
-    assert.match(out, /container 1\/2 ready/);
-    assert.match(out, /container 2\/2 ready/);
-    assert.match(out, /pool ready: 2 container\(s\)/);
-    const created = await call(url, 'POST', '/create_session');
-    assert.equal(created.status, 201);
-    assert.equal((await containersOf(workerId)).length, 3);
+    child.stderr.resume(); // never let a full pipe stall the worker
+    const exited = once(child, 'exit') as Promise<[number | null]>;
+    try {
+      let url = '';
+      for (let i = 0; i < 300 && !url; i++) {
+        url = /listening on (http:\/\/\S+)/.exec(out)?.[1] ?? '';
+        if (!url) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(url, `no listening line in: ${out}`);
+      assert.match(out, /container 1\/2 ready/);
+      assert.match(out, /container 2\/2 ready/);
+      assert.match(out, /pool ready: 2 container\(s\)/);
+      const created = await call(url, 'POST', '/create_session');
+      assert.equal(created.status, 201);
+      // The session's container, and the pool refilled behind it.
+      await until(async () => (await containersOf(workerId)).length === 3, 15_000, 'pool refill');
 
-    child.kill('SIGTERM');
-    const [code] = (await once(child, 'exit')) as [number | null];
-    assert.equal(code, 0);
-    assert.deepEqual(await containersOf(workerId), []);
+      child.kill('SIGTERM');
+      const [code] = await exited;
+      assert.equal(code, 0);
+      assert.deepEqual(await containersOf(workerId), []);
+    } finally {
+      // A failed assertion must not leave the worker running (and this test waiting on it).
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await exited;
+      }
+    }
   });
 
   test('refuses a non-loopback address without an API key, with a message saying what to do', async () => {
