@@ -191,6 +191,9 @@ describe('MCP server', () => {
 
   test('mcpRoutes on another server (as on a coordinator): idle sessions end with their sandbox', async () => {
     const app = Fastify();
+    // As the coordinator does: bodies stay unread streams at the root.
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
     await app.register(mcpRoutes, { apiUrl: w.url, apiKey: API_KEY, idleTimeoutMs: 300 });
     const base = await app.listen({ host: '127.0.0.1', port: 0 });
     try {
