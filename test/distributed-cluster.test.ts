@@ -2,6 +2,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { loadCoordinatorConfig } from '../packages/server/src/config/coordinator-config.js';
 import { Coordinator } from '../packages/server/src/coordinator/coordinator.js';
 import { call, exec, type ExecResult } from './support/http.js';
@@ -290,6 +293,27 @@ describe('distributed mode: coordinators, Redis and three workers', () => {
       'the command killed after the client left',
     );
     assert.equal((await call(a, 'DELETE', `/v1/sessions/${id}`)).status, 204);
+  });
+
+  test('MCP at /mcp on a coordinator runs its tools in a sandbox on a worker', async () => {
+    const client = new Client({ name: 'sandpool-test', version: '1.0.0' });
+    const transport = new StreamableHTTPClientTransport(new URL(`${a}/mcp`));
+    await client.connect(transport);
+    try {
+      const result = (await client.callTool({
+        name: 'run_command',
+        arguments: { command: 'echo via-coordinator' },
+      })) as CallToolResult;
+      const text = result.content.map((part) => (part.type === 'text' ? part.text : '')).join('');
+      assert.match(text, /via-coordinator/);
+    } finally {
+      await transport.terminateSession(); // Ends the MCP session and so its sandbox.
+      await client.close();
+    }
+    await eventually(async () => {
+      const listed = await call<{ sessions: unknown[] }>(b, 'GET', '/v1/sessions');
+      return listed.body.sessions.length === 0;
+    }, 'the MCP sandbox closed');
   });
 
   test('a coordinator with an API key checks it and forwards it to the workers', async () => {

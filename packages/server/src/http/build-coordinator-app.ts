@@ -4,6 +4,7 @@ import type { Registry } from 'prom-client';
 import { createBearerCheck } from './auth.js';
 import { installErrorHandling } from './error-handler.js';
 import { isDocumentationRoute } from './openapi.js';
+import { mcpRoutes } from '../mcp/mcp-routes.js';
 import { coordinatorRoutes, type CoordinatorRouteOptions } from './routes/coordinator-routes.js';
 import { serviceRoutes, type HealthReport } from './routes/service-routes.js';
 
@@ -45,5 +46,7 @@ export async function buildCoordinatorApp(
 
   await app.register(coordinatorRoutes, services);
   await app.register(serviceRoutes, { health: services.health, registry: services.registry });
+  // MCP at /mcp: its tools call this coordinator's API, so sessions spread like any others.
+  await app.register(mcpRoutes);
   return app;
 }
