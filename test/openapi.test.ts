@@ -198,5 +198,9 @@ describe('OpenAPI document', () => {
     const page = await fetch(`${w.url}/docs`, { redirect: 'follow' });
     assert.equal(page.status, 200);
     assert.match(await page.text(), /swagger/i);
+    const css = await fetch(`${w.url}/docs/static/swagger-ui.css`);
+    assert.equal(css.status, 200);
+    assert.match(css.headers.get('content-type') ?? '', /text\/css/);
+    assert.ok((await css.text()).length > 1000);
   });
 });
