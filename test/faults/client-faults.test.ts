@@ -77,6 +77,30 @@ describe('misbehaving clients', () => {
     assert.equal((await exec(w.url, id, { command: 'rm ~/big.bin; echo ok' })).stdout, 'ok\n');
   });
 
+  test('a client that gives up on a create leaves no session and no container', async () => {
+    // No pool: the create starts a container, so the client can leave while it does.
+    const cold = await startWorker({ poolSize: 0 });
+    try {
+      const controller = new AbortController();
+      const pending = fetch(`${cold.url}/v1/sessions`, {
+        method: 'POST',
+        signal: controller.signal,
+      }).catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 30));
+      controller.abort();
+      await pending;
+      await until(
+        async () => (await containersOf(cold.workerId)).length === 0,
+        15_000,
+        'abandoned session removed',
+      );
+      const listed = await call<{ sessions: unknown[] }>(cold.url, 'GET', '/v1/sessions');
+      assert.deepEqual(listed.body.sessions, []);
+    } finally {
+      await cold.close();
+    }
+  });
+
   test('a burst of creates past capacity answers 503 with Retry-After and leaks nothing', async () => {
     const answers = await Promise.all(
       Array.from({ length: 12 }, () => call(w.url, 'POST', '/v1/sessions', { ttl_seconds: 60 })),

@@ -11,6 +11,7 @@ import {
 } from '../../coordinator/worker-proxy.js';
 import { SandpoolError } from '../../errors/sandpool-error.js';
 import { SessionParams } from '../schemas.js';
+import { abortOnDisconnect } from '../client-disconnect.js';
 
 export interface CoordinatorRouteOptions {
   router: SessionRouter;
@@ -291,15 +292,6 @@ function tooLarge(limitBytes: number): SandpoolError {
     'payload_too_large',
     `The request body exceeds the coordinator's limit of ${limitBytes} bytes (SANDPOOL_BODY_LIMIT_BYTES).`,
   );
-}
-
-/** Aborts the request to the worker when the client goes away, so its command is killed. */
-function abortOnDisconnect(reply: FastifyReply): AbortSignal {
-  const controller = new AbortController();
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) controller.abort();
-  });
-  return controller.signal;
 }
 
 /**

@@ -10,6 +10,7 @@ import {
   SeedExecuteBody,
   SessionParams,
 } from '../schemas.js';
+import { abortOnDisconnect } from '../client-disconnect.js';
 
 const execResponses = { 200: ExecResult, ...errorResponses(400, 401, 404, 410, 503) };
 
@@ -24,15 +25,6 @@ function toInput(body: ExecBody): ExecInput {
     stdin: body.stdin,
     timeoutMs: body.timeout_ms,
   };
-}
-
-/** Aborts when the client goes away before the answer is complete, so its command is killed. */
-function abortOnDisconnect(reply: FastifyReply): AbortSignal {
-  const controller = new AbortController();
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) controller.abort();
-  });
-  return controller.signal;
 }
 
 export const execRoutes: FastifyPluginAsyncTypebox<{ exec: ExecService }> = async (

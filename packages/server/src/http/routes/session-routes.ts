@@ -1,6 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import type { FastifyReply } from 'fastify';
 import type { SessionManager } from '../../sessions/session-manager.js';
+import { abortOnDisconnect } from '../client-disconnect.js';
 import {
   CreateSessionBody,
   errorResponses,
@@ -14,13 +16,20 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: SessionManager
   app,
   { sessions },
 ) => {
-  const create = async (body: CreateSessionBody | undefined) => {
+  const create = async (reply: FastifyReply, body: CreateSessionBody | undefined) => {
+    const gone = abortOnDisconnect(reply);
     const session = await sessions.create({
       ttlSeconds: body?.ttl_seconds,
       env: body?.env,
       metadata: body?.metadata,
     });
-    return sessions.view(session);
+    if (gone.aborted) {
+      // The client (often a coordinator that gave up on this worker) will never learn the id:
+      // end the session now instead of holding its container until the TTL.
+      await sessions.delete(session.id).catch(() => undefined);
+      return reply.hijack();
+    }
+    return reply.code(201).send(sessions.view(session));
   };
 
   const createSchema = {
@@ -37,7 +46,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: SessionManager
         summary: 'Open a session: a fresh sandbox from the warm pool',
       },
     },
-    async (request, reply) => reply.code(201).send(await create(request.body)),
+    async (request, reply) => create(reply, request.body),
   );
 
   // The seed's name for the same thing.
@@ -46,7 +55,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: SessionManager
     {
       schema: { ...createSchema, tags: ['seed'], summary: 'The seed’s name for POST /v1/sessions' },
     },
-    async (request, reply) => reply.code(201).send(await create(request.body)),
+    async (request, reply) => create(reply, request.body),
   );
 
   app.get(
