@@ -2,10 +2,11 @@
 # Makes sure a Docker engine answers and the sandbox image exists; safe to run again and again.
 # Used by `npm run up`, by .ci/run and by humans. Expects `npm ci && npm run build` to have run.
 #
-#   bash scripts/provision.sh [--redis] [--gvisor] [--force-image]
+#   bash scripts/provision.sh [--redis] [--gvisor] [--compose] [--force-image]
 #
 #   --redis        also install redis-server (Debian package; not started: tests start their own)
 #   --gvisor       also install runsc (Debian package) and register it with the engine as "runsc"
+#   --compose      also install docker-compose (Debian package), to check deploy/docker-compose.yml
 #   --force-image  rebuild the sandbox image even when it is up to date
 #
 # With no engine answering, on Debian as root it installs docker.io and starts dockerd in the
@@ -26,14 +27,16 @@ die() {
 
 with_redis=0
 with_gvisor=0
+with_compose=0
 image_args=()
 for arg in "$@"; do
   case $arg in
     --redis) with_redis=1 ;;
     --gvisor) with_gvisor=1 ;;
+    --compose) with_compose=1 ;;
     --force-image) image_args+=(--force) ;;
     -h | --help)
-      sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+      sed -n '2,13s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
       exit 0
       ;;
     *) die "unknown option $arg (see --help)" ;;
@@ -259,6 +262,11 @@ main() {
 
   if ((with_gvisor == 1)); then
     ensure_gvisor
+  fi
+  if ((with_compose == 1)) && ! command -v docker-compose >/dev/null 2>&1; then
+    is_debian_root || die "docker-compose is missing; install it (Debian: apt-get install docker-compose)"
+    apt_install docker-compose
+    say "docker-compose installed"
   fi
 
   ensure_built_cli
