@@ -9,6 +9,7 @@ import { CoordinatorMetrics } from './coordinator-metrics.js';
 import { SessionRouter } from './session-router.js';
 import { WorkerDirectory, type WorkerView } from './worker-directory.js';
 import { WorkerProxy } from './worker-proxy.js';
+import { closeWithGrace } from '../http/close-with-grace.js';
 
 export const COORDINATOR_VERSION = '0.1.0';
 
@@ -21,8 +22,6 @@ type CoordinatorState = 'starting' | 'running' | 'closing' | 'closed';
 
 /** How long start-up waits for Redis before listening anyway (and answering 503 until it comes). */
 const REDIS_WAIT_MS = 3000;
-/** Requests still running this long after a stop are cut: a stop must not wait for a long exec. */
-const CLOSE_GRACE_MS = 3000;
 
 /**
  * The coordinator: the worker's public API in front of many workers. It keeps no state of its
@@ -145,9 +144,7 @@ export class Coordinator {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.state = 'closing';
-      const cut = setTimeout(() => this.app.server.closeAllConnections(), CLOSE_GRACE_MS);
-      await this.app.close();
-      clearTimeout(cut);
+      await closeWithGrace(this.app);
       this.proxy.close();
       await this.store.close();
       this.state = 'closed';

@@ -17,6 +17,7 @@ import { systemClock, type Clock } from '../sessions/clock.js';
 import { SessionManager } from '../sessions/session-manager.js';
 import { planLeftovers } from './session-readoption.js';
 import { WorkerRegistration } from './worker-registration.js';
+import { closeWithGrace } from '../http/close-with-grace.js';
 
 export const VERSION = '0.1.0';
 
@@ -262,7 +263,7 @@ export class Worker {
     this.closing ??= (async () => {
       this.state = 'closing';
       await this.registration?.stop(); // Coordinators stop sending sessions here first.
-      await this.app.close();
+      await closeWithGrace(this.app);
       this.monitor.stop();
       await this.sessions.close();
       await this.pool.close();
