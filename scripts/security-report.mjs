@@ -2,7 +2,7 @@
 // what they reported: the table is generated, never typed by hand.
 //   npm run test:security
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -11,6 +11,13 @@ mkdirSync(join(root, '.sandpool'), { recursive: true });
 writeFileSync(out, '');
 
 const suites = ['test/security', 'test/faults', 'test/fuzz'];
+// Node 20's runner does not look for .ts files in a folder: name them.
+const files = suites.flatMap((dir) =>
+  readdirSync(join(root, dir))
+    .filter((name) => name.endsWith('.test.ts'))
+    .sort()
+    .map((name) => join(dir, name)),
+);
 const run = spawnSync(
   process.execPath,
   [
@@ -22,7 +29,7 @@ const run = spawnSync(
     '--test-reporter-destination=stdout',
     `--test-reporter=${join(root, 'scripts/json-lines-reporter.mjs')}`,
     `--test-reporter-destination=${out}`,
-    ...suites,
+    ...files,
   ],
   { stdio: 'inherit', cwd: root },
 );
@@ -65,4 +72,4 @@ writeFileSync(path, updated);
 console.log(
   `\nSECURITY.md: ${count('passed')} passed, ${count('failed')} failed, ${count('skipped')} skipped`,
 );
-process.exit(run.status ?? 1);
+process.exit(results.length === 0 ? 1 : (run.status ?? 1));
