@@ -108,7 +108,7 @@ describe('LangGraph agent with sandpool tools', () => {
     const [long, slow] = toolMessages(messages).map((m) => finalAnswer([m]));
     assert.match(long ?? '', /characters of stdout omitted/);
     assert.ok((long ?? '').length < 1500, `${long?.length} characters`);
-    assert.match(slow ?? '', /timeout of 1000 ms/);
+    assert.match(slow ?? '', /timeout of 1 s/);
     await toolkit.close();
     assert.equal((await sandbox.exec('echo still open')).stdout, 'still open\n');
   });

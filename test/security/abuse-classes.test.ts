@@ -102,7 +102,9 @@ describe('a sandbox contains what runs in it', () => {
 
   test('sessions cannot see each other', async () => {
     const other = await createSession(w.url);
-    await exec(w.url, session, { command: 'echo secret > ~/mine.txt; sleep 30 >/dev/null 2>&1 & echo started' });
+    await exec(w.url, session, {
+      command: 'echo secret > ~/mine.txt; sleep 30 >/dev/null 2>&1 & echo started',
+    });
     const seen = await exec(w.url, other, { command: 'ls ~ /tmp; ps -eo args=' });
     assert.doesNotMatch(seen.stdout, /mine\.txt|sleep 30/);
     await call(w.url, 'DELETE', `/v1/sessions/${other}`);

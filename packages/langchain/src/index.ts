@@ -19,4 +19,5 @@ export {
   type SandboxTools,
   type SandboxToolsOptions,
 } from './sandbox-tools.js';
-export { clipForModel, describeExecResult, type ExecOutcome } from './model-text.js';
+// Formatting of results for a model lives in the client, shared with the MCP server.
+export { clipForModel, describeExecResult } from '@sandpool/client';

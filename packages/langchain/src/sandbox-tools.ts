@@ -1,5 +1,7 @@
 import { tool } from '@langchain/core/tools';
 import {
+  clipForModel,
+  describeExecResult,
   FileNotFoundError,
   InvalidPathError,
   PayloadTooLargeError,
@@ -7,7 +9,6 @@ import {
   type SandboxCreateOptions,
 } from '@sandpool/client';
 import { z } from 'zod';
-import { clipForModel, describeExecResult } from './model-text.js';
 
 /** Default of {@link SandboxToolsOptions.outputLimitChars}. */
 export const DEFAULT_OUTPUT_LIMIT_CHARS = 10_000;
@@ -73,7 +74,7 @@ function makeTools(sandbox: Sandbox, limitChars: number, defaultTimeoutMs: numbe
     async ({ command, timeout_seconds: seconds, cwd }) => {
       const timeoutMs = seconds === undefined ? defaultTimeoutMs : seconds * 1000;
       const result = await sandbox.exec(command, { timeoutMs, cwd });
-      return describeExecResult(result, limitChars, timeoutMs);
+      return describeExecResult(result, limitChars, timeoutMs / 1000);
     },
     {
       name: 'sandbox_exec',

@@ -1,19 +1,19 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import {
+  clipForModel,
+  describeExecResult,
   FileNotFoundError,
   InvalidPathError,
   InvalidRequestError,
   PayloadTooLargeError,
   SessionLostError,
   SessionNotFoundError,
-  type ExecResult,
   type FileEntry,
   type Sandbox,
   type SessionInfo,
 } from '@sandpool/client';
 import { z } from 'zod';
-import { clipForModel } from './model-text.js';
 import type { SandboxLease } from './sandbox-lease.js';
 
 /** Options of {@link createSandboxMcpServer}. */
@@ -71,29 +71,6 @@ async function guarded(run: () => Promise<CallToolResult>): Promise<CallToolResu
     }
     throw error;
   }
-}
-
-/** The result of a command as the model sees it: exit code first, then each stream, with notes. */
-export function describeExecResult(
-  result: ExecResult,
-  limitChars: number,
-  timeoutSeconds: number,
-): string {
-  const lines = [`exit_code: ${result.exitCode} (${result.durationMs} ms)`];
-  if (result.timedOut) {
-    lines.push(
-      `note: the command hit its timeout of ${timeoutSeconds} s and was killed with all its ` +
-        'child processes. Raise timeout_seconds, or start it in the background ' +
-        '(nohup CMD > out.log 2>&1 &) and check on it later.',
-    );
-  }
-  if (result.truncated) {
-    lines.push('note: the sandbox kept only the first 1 MiB of stdout and of stderr.');
-  }
-  const stream = (name: string, value: string) =>
-    value === '' ? `${name}: (empty)` : `${name}:\n${clipForModel(value, limitChars, name)}`;
-  lines.push(stream('stdout', result.stdout), stream('stderr', result.stderr));
-  return lines.join('\n');
 }
 
 function describeSession(info: SessionInfo, attached: boolean): string {

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { clipForModel } from './model-text.js';
-import { describeExecResult } from './sandbox-mcp-server.js';
+import { clipForModel, describeExecResult } from './model-text.js';
 
-describe('text for the model', () => {
+describe('text for a model', () => {
   it('leaves short output alone and keeps the head and tail of long output', () => {
     assert.equal(clipForModel('short', 100, 'stdout'), 'short');
     const clipped = clipForModel(`${'a'.repeat(1000)}${'z'.repeat(1000)}`, 100, 'stdout');
@@ -12,11 +11,11 @@ describe('text for the model', () => {
     assert.match(clipped, /1900 characters of stdout omitted/);
   });
 
-  it('puts the exit code first and notes a timeout', () => {
+  it('puts the exit code first, shows both streams, and notes a timeout and capped output', () => {
     const text = describeExecResult(
       {
-        stdout: '',
-        stderr: 'boom\n',
+        stdout: '42\n',
+        stderr: '',
         exitCode: 137,
         durationMs: 1000,
         timedOut: true,
@@ -28,6 +27,7 @@ describe('text for the model', () => {
     assert.match(text, /^exit_code: 137 \(1000 ms\)\n/);
     assert.match(text, /timeout of 1 s/);
     assert.match(text, /first 1 MiB/);
-    assert.match(text, /stdout: \(empty\)\nstderr:\nboom\n$/);
+    assert.match(text, /stdout:\n42/);
+    assert.match(text, /stderr: \(empty\)/);
   });
 });
