@@ -1,6 +1,6 @@
-import { Command, Option } from 'commander';
+import type { Command } from 'commander';
 import { COORDINATOR_SETTINGS, loadCoordinatorConfig } from '../config/coordinator-config.js';
-import { flagsBySetting } from '../config/worker-config.js';
+import { addSettingOptions, flagsBySetting } from '../config/settings-table.js';
 import { Coordinator } from '../coordinator/coordinator.js';
 
 /** `sandpool coordinator`: the public API in front of many workers that register in Redis. */
@@ -12,17 +12,7 @@ export function registerCoordinatorCommand(program: Command): void {
       'after',
       '\nEvery flag has an environment variable (shown with its default).\n\nExamples:\n  sandpool coordinator --redis redis://127.0.0.1:6379\n  sandpool serve --port 5001 --redis redis://127.0.0.1:6379 --worker-id w1\n  SANDPOOL_API_KEY=$(openssl rand -hex 24) sandpool coordinator --host 0.0.0.0 --redis redis://redis:6379',
     );
-  for (const setting of COORDINATOR_SETTINGS) {
-    const placeholder =
-      setting.kind === 'boolean' ? '' : ` <${setting.kind === 'string' ? 'value' : 'n'}>`;
-    const fallback = setting.defaultLabel ?? String(setting.fallback);
-    command.addOption(
-      new Option(
-        `${setting.flag}${placeholder}`,
-        `${setting.description} [${setting.env}, default ${fallback}]`,
-      ),
-    );
-  }
+  addSettingOptions(command, COORDINATOR_SETTINGS);
   command.action(async (opts: Record<string, unknown>) => {
     const config = loadCoordinatorConfig(flagsBySetting(opts, COORDINATOR_SETTINGS));
     const coordinator = await Coordinator.create(config);

@@ -1,5 +1,6 @@
-import { Command, Option } from 'commander';
-import { WORKER_SETTINGS, flagsBySetting, loadWorkerConfig } from '../config/worker-config.js';
+import type { Command } from 'commander';
+import { addSettingOptions, flagsBySetting } from '../config/settings-table.js';
+import { WORKER_SETTINGS, loadWorkerConfig } from '../config/worker-config.js';
 
 /** `sandpool serve`: one worker on this host's Docker engine. */
 export function registerServeCommand(program: Command): void {
@@ -10,19 +11,7 @@ export function registerServeCommand(program: Command): void {
       'after',
       '\nEvery flag has an environment variable (shown with its default).\n\nExamples:\n  sandpool serve\n  sandpool serve --port 5001 --pool-size 10\n  SANDPOOL_API_KEY=$(openssl rand -hex 24) sandpool serve --host 0.0.0.0',
     );
-  for (const setting of WORKER_SETTINGS) {
-    const placeholder =
-      setting.kind === 'boolean' ? '' : ` <${setting.kind === 'string' ? 'value' : 'n'}>`;
-    const fallback =
-      setting.defaultLabel ??
-      (typeof setting.fallback === 'function' ? '' : String(setting.fallback));
-    serve.addOption(
-      new Option(
-        `${setting.flag}${placeholder}`,
-        `${setting.description} [${setting.env}, default ${fallback}]`,
-      ),
-    );
-  }
+  addSettingOptions(serve, WORKER_SETTINGS);
   serve.action(async (opts: Record<string, unknown>) => {
     const config = loadWorkerConfig(flagsBySetting(opts, WORKER_SETTINGS));
     // Loaded here so the client commands start without the worker's dependencies.

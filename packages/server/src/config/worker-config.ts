@@ -1,16 +1,19 @@
 import { hostname } from 'node:os';
-import { SandpoolError } from '../errors/sandpool-error.js';
+import {
+  configError,
+  listenSettings,
+  resolveSettings,
+  type ListenConfig,
+  type RawFlags,
+  type SettingOf,
+} from './settings-table.js';
 
 /**
  * Every worker setting, with its environment variable, CLI flag and default in one table.
  * The README's configuration table is printed from it (`sandpool serve --help` shows it too).
  */
-export interface WorkerConfig {
-  host: string;
-  port: number;
+export interface WorkerConfig extends ListenConfig {
   workerId: string;
-  apiKey: string | undefined;
-  allowInsecureBind: boolean;
   image: string;
   poolSize: number;
   poolMin: number;
@@ -33,7 +36,6 @@ export interface WorkerConfig {
   reapIntervalMs: number;
   poolCheckIntervalMs: number;
   engineCheckIntervalMs: number;
-  logLevel: string;
   /** Distributed mode: registers with this Redis and heartbeats into it. */
   redisUrl: string | undefined;
   /** The URL coordinators use to reach this worker; defaults to the address it listens on. */
@@ -42,42 +44,10 @@ export interface WorkerConfig {
   heartbeatTtlMs: number;
 }
 
-type Kind = 'string' | 'int' | 'number' | 'boolean';
-
-interface Setting<K extends keyof WorkerConfig> {
-  key: K;
-  env: string;
-  flag: string;
-  kind: Kind;
-  description: string;
-  /** The default, or a function of the settings already read (the worker id depends on the port). */
-  fallback: WorkerConfig[K] | ((partial: Partial<WorkerConfig>) => WorkerConfig[K]);
-  /** Shown in docs instead of the computed default. */
-  defaultLabel?: string;
-}
-
-type AnySetting = { [K in keyof WorkerConfig]: Setting<K> }[keyof WorkerConfig];
-
 const MiB = 1024 * 1024;
 
-export const WORKER_SETTINGS: readonly AnySetting[] = [
-  {
-    key: 'host',
-    env: 'SANDPOOL_HOST',
-    flag: '--host',
-    kind: 'string',
-    fallback: '127.0.0.1',
-    description:
-      'Address to listen on. A non-loopback address needs an API key (or --allow-insecure-bind).',
-  },
-  {
-    key: 'port',
-    env: 'SANDPOOL_PORT',
-    flag: '--port',
-    kind: 'int',
-    fallback: 5000,
-    description: 'TCP port to listen on.',
-  },
+export const WORKER_SETTINGS: readonly SettingOf<WorkerConfig>[] = [
+  ...listenSettings<WorkerConfig>(5000),
   {
     key: 'workerId',
     env: 'SANDPOOL_WORKER_ID',
@@ -87,23 +57,6 @@ export const WORKER_SETTINGS: readonly AnySetting[] = [
     defaultLabel: '`<hostname>-<port>`',
     description:
       'Names this worker in labels, logs and Redis; stable across restarts so leftovers can be removed.',
-  },
-  {
-    key: 'apiKey',
-    env: 'SANDPOOL_API_KEY',
-    flag: '--api-key',
-    kind: 'string',
-    fallback: undefined,
-    defaultLabel: 'unset',
-    description: 'When set, every route but /health needs `Authorization: Bearer <key>`.',
-  },
-  {
-    key: 'allowInsecureBind',
-    env: 'SANDPOOL_ALLOW_INSECURE_BIND',
-    flag: '--allow-insecure-bind',
-    kind: 'boolean',
-    fallback: false,
-    description: 'Allow listening on a non-loopback address without an API key.',
   },
   {
     key: 'image',
@@ -285,14 +238,6 @@ export const WORKER_SETTINGS: readonly AnySetting[] = [
       'How often the Docker engine is pinged; while it does not answer, new sessions get 503.',
   },
   {
-    key: 'logLevel',
-    env: 'SANDPOOL_LOG_LEVEL',
-    flag: '--log-level',
-    kind: 'string',
-    fallback: 'info',
-    description: 'pino log level (trace, debug, info, warn, error, silent).',
-  },
-  {
     key: 'redisUrl',
     env: 'SANDPOOL_REDIS_URL',
     flag: '--redis',
@@ -340,65 +285,17 @@ export function defaultWorkerId(port: number): string {
   return `${host}-${port}`;
 }
 
-/** Turns one raw value (from a flag or the environment) into the setting's type. */
-export function parseSettingValue(
-  setting: Pick<AnySetting, 'flag' | 'env' | 'kind'>,
-  raw: string | boolean,
-): unknown {
-  const source = `${setting.flag} / ${setting.env}`;
-  switch (setting.kind) {
-    case 'string':
-      return String(raw);
-    case 'boolean': {
-      if (typeof raw === 'boolean') return raw;
-      const v = raw.trim().toLowerCase();
-      if (['1', 'true', 'yes', 'on'].includes(v)) return true;
-      if (['0', 'false', 'no', 'off', ''].includes(v)) return false;
-      throw configError(`${source} must be true or false, got "${raw}"`);
-    }
-    case 'int': {
-      const n = Number(raw);
-      if (!Number.isSafeInteger(n) || n < 0) {
-        throw configError(`${source} must be a whole number ≥ 0, got "${String(raw)}"`);
-      }
-      return n;
-    }
-    case 'number': {
-      const n = Number(raw);
-      if (!Number.isFinite(n) || n <= 0) {
-        throw configError(`${source} must be a number > 0, got "${String(raw)}"`);
-      }
-      return n;
-    }
-  }
-}
-
 /**
  * Resolves the worker's configuration: a flag wins over the environment, which wins over the
  * default. `flags` is keyed by setting key (as commander gives it).
  */
 export function loadWorkerConfig(
-  flags: Partial<Record<keyof WorkerConfig, string | boolean>> = {},
+  flags: RawFlags<WorkerConfig> = {},
   env: NodeJS.ProcessEnv = process.env,
 ): WorkerConfig {
-  const config: Partial<Record<keyof WorkerConfig, unknown>> = {};
-  for (const setting of WORKER_SETTINGS) {
-    const raw = flags[setting.key] ?? env[setting.env];
-    if (raw !== undefined && raw !== '') {
-      config[setting.key] = parseSettingValue(setting, raw);
-    } else {
-      const fallback = setting.fallback;
-      config[setting.key] =
-        typeof fallback === 'function' ? fallback(config as Partial<WorkerConfig>) : fallback;
-    }
-  }
-  const result = config as WorkerConfig;
-  validateWorkerConfig(result);
-  return result;
-}
-
-function configError(message: string): SandpoolError {
-  return new SandpoolError('invalid_request', `configuration: ${message}`);
+  const config = resolveSettings(WORKER_SETTINGS, flags, env);
+  validateWorkerConfig(config);
+  return config;
 }
 
 export function validateWorkerConfig(c: WorkerConfig): void {
@@ -434,27 +331,4 @@ export function validateWorkerConfig(c: WorkerConfig): void {
     problems.push('--heartbeat-interval-ms must be at least 100 and below --heartbeat-ttl-ms');
   }
   if (problems.length > 0) throw configError(problems.join('; '));
-}
-
-/**
- * Commander names a flag's value after the flag (`--redis` gives `redis`); this keys the values
- * by setting (`redisUrl`) as the loaders expect.
- */
-export function flagsBySetting<K extends string>(
-  opts: Record<string, unknown>,
-  settings: readonly { key: K; flag: string }[],
-): Partial<Record<K, string | boolean>> {
-  const flags: Partial<Record<K, string | boolean>> = {};
-  for (const setting of settings) {
-    const attribute = setting.flag
-      .replace(/^--/, '')
-      .replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-    const value = opts[attribute];
-    if (typeof value === 'string' || typeof value === 'boolean') flags[setting.key] = value;
-  }
-  return flags;
-}
-
-export function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }

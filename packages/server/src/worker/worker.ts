@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
-import { isLoopbackHost, type WorkerConfig } from '../config/worker-config.js';
+import { checkBind } from '../config/settings-table.js';
+import type { WorkerConfig } from '../config/worker-config.js';
 import { SandpoolError } from '../errors/sandpool-error.js';
 import { ExecService } from '../exec/exec-service.js';
 import { FileService } from '../files/file-service.js';
@@ -60,12 +61,7 @@ export class Worker {
    * and builds the app. Call `listen()` next.
    */
   static async create(config: WorkerConfig, deps: WorkerDependencies = {}): Promise<Worker> {
-    if (!isLoopbackHost(config.host) && config.apiKey === undefined && !config.allowInsecureBind) {
-      throw new SandpoolError(
-        'invalid_request',
-        `Refusing to listen on ${config.host} without an API key: set SANDPOOL_API_KEY (or pass --allow-insecure-bind if the network is trusted).`,
-      );
-    }
+    checkBind(config);
     const log = deps.log ?? pino({ level: config.logLevel }).child({ workerId: config.workerId });
     const progress = deps.onProgress ?? ((line: string) => log.info(line));
     const runtime =
