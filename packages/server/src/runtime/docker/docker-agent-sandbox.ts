@@ -12,8 +12,8 @@ import type {
   SandboxLabels,
 } from '../sandbox-runtime.js';
 import { demuxDockerStream } from './docker-stream-demuxer.js';
-import { isContainerGone, translateDockerError } from './docker-errors.js';
-import { removeContainer } from './docker-sandbox.js';
+import { translateDockerError } from './docker-errors.js';
+import { isContainerRunning, removeContainer } from './docker-container.js';
 
 /** What the agent wrote to stderr is kept (the tail) to explain a lost connection. */
 const STDERR_TAIL_BYTES = 4096;
@@ -115,13 +115,7 @@ export class DockerAgentSandbox implements Sandbox {
 
   async isAlive(): Promise<boolean> {
     if (this.client.lost !== undefined) return false;
-    try {
-      const info = await this.container.inspect();
-      return info.State.Running && !info.State.Restarting;
-    } catch (error) {
-      if (isContainerGone(error)) return false;
-      throw translateDockerError(error, 'inspecting a sandbox');
-    }
+    return isContainerRunning(this.container);
   }
 
   async destroy(): Promise<void> {

@@ -8,7 +8,8 @@ import type {
   SandboxSummary,
 } from '../sandbox-runtime.js';
 import { DockerAgentSandbox } from './docker-agent-sandbox.js';
-import { DockerSandbox, removeContainer } from './docker-sandbox.js';
+import { removeContainer } from './docker-container.js';
+import { DockerSandbox } from './docker-sandbox.js';
 import { translateDockerError } from './docker-errors.js';
 
 /** How every sandbox container is confined (SECURITY.md's defaults come from the worker config). */

@@ -15,7 +15,8 @@ import type {
   SandboxLabels,
 } from '../sandbox-runtime.js';
 import { demuxDockerStream } from './docker-stream-demuxer.js';
-import { isContainerGone, translateDockerError } from './docker-errors.js';
+import { translateDockerError } from './docker-errors.js';
+import { isContainerRunning, removeContainer } from './docker-container.js';
 
 const SANDBOX_USER = '1000:1000';
 const HOME = '/home/sandboxuser';
@@ -180,14 +181,8 @@ export class DockerSandbox implements Sandbox {
     if (result.exitCode !== 0) throw fileOperationError(result.stderr, path);
   }
 
-  async isAlive(): Promise<boolean> {
-    try {
-      const info = await this.container.inspect();
-      return info.State.Running && !info.State.Restarting;
-    } catch (error) {
-      if (isContainerGone(error)) return false;
-      throw translateDockerError(error, 'inspecting a sandbox');
-    }
+  isAlive(): Promise<boolean> {
+    return isContainerRunning(this.container);
   }
 
   async destroy(): Promise<void> {
@@ -274,17 +269,6 @@ class BoundedText {
   }
   text(): string {
     return Buffer.concat(this.chunks).toString('utf8');
-  }
-}
-
-export async function removeContainer(container: Docker.Container): Promise<void> {
-  try {
-    await container.remove({ force: true, v: true });
-  } catch (error) {
-    const status = (error as { statusCode?: number }).statusCode;
-    // 404: already gone; 409: a removal is already in progress.
-    if (status === 404 || status === 409) return;
-    throw translateDockerError(error, 'removing a sandbox');
   }
 }
 
