@@ -1,5 +1,6 @@
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { parsePositiveInt } from './client/cli-args.js';
+import { withConnectionOptions } from './client/cli-context.js';
 
 /** Flags of `sandpool mcp`. */
 interface McpFlags {
@@ -15,21 +16,10 @@ interface McpFlags {
  * `--session` names an existing one, which is left open).
  */
 export function registerMcpCommand(program: Command): void {
-  program
-    .command('mcp')
+  withConnectionOptions(program.command('mcp'))
     .description(
       'Serve MCP over stdio: tools that run commands and move files in a sandbox (for Claude ' +
         'Desktop, IDEs and other MCP clients)',
-    )
-    .addOption(
-      new Option('--url <url>', 'worker or coordinator URL (default http://127.0.0.1:5000)').env(
-        'SANDPOOL_URL',
-      ),
-    )
-    .addOption(
-      new Option('--api-key <key>', 'API key, sent as Authorization: Bearer').env(
-        'SANDPOOL_API_KEY',
-      ),
     )
     .option('--session <id>', 'use this existing session (left open on exit) instead of a new one')
     .option(

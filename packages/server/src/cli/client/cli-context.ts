@@ -18,8 +18,8 @@ export interface ClientFlags {
   json?: boolean;
 }
 
-/** Adds `--url`, `--api-key` and `--json` to a client command. */
-export function withClientOptions(command: Command): Command {
+/** Adds `--url` and `--api-key` (or their environment variables): where the service is. */
+export function withConnectionOptions(command: Command): Command {
   return command
     .addOption(
       new Option('--url <url>', 'worker or coordinator URL (default http://127.0.0.1:5000)').env(
@@ -30,8 +30,15 @@ export function withClientOptions(command: Command): Command {
       new Option('--api-key <key>', 'API key, sent as Authorization: Bearer').env(
         'SANDPOOL_API_KEY',
       ),
-    )
-    .option('--json', 'print one JSON document on stdout instead of text');
+    );
+}
+
+/** Adds `--url`, `--api-key` and `--json` to a client command. */
+export function withClientOptions(command: Command): Command {
+  return withConnectionOptions(command).option(
+    '--json',
+    'print one JSON document on stdout instead of text',
+  );
 }
 
 /** The SDK's connection options from the flags (the SDK applies the env and defaults too). */
