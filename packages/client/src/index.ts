@@ -26,7 +26,7 @@ export {
   type WriteFileOptions,
 } from './sandbox.js';
 export { SandpoolClient, type CallOptions } from './sandpool-client.js';
-export { clipForModel, describeExecResult } from './model-text.js';
+export { clipForModel, describeExecResult, isCorrectableByModel } from './model-text.js';
 export {
   DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_URL,

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { clipForModel, describeExecResult } from './model-text.js';
+import {
+  FileNotFoundError,
+  InvalidPathError,
+  RuntimeUnavailableError,
+  SessionLostError,
+} from './errors.js';
+import { clipForModel, describeExecResult, isCorrectableByModel } from './model-text.js';
 
 describe('text for a model', () => {
   it('leaves short output alone and keeps the head and tail of long output', () => {
@@ -29,5 +35,15 @@ describe('text for a model', () => {
     assert.match(text, /first 1 MiB/);
     assert.match(text, /stdout:\n42/);
     assert.match(text, /stderr: \(empty\)/);
+  });
+});
+
+describe('errors a model can correct', () => {
+  it('are the caller mistakes, not the failures of the service', () => {
+    assert.equal(isCorrectableByModel(new FileNotFoundError('gone')), true);
+    assert.equal(isCorrectableByModel(new InvalidPathError('bad')), true);
+    assert.equal(isCorrectableByModel(new SessionLostError('lost')), false);
+    assert.equal(isCorrectableByModel(new RuntimeUnavailableError('down')), false);
+    assert.equal(isCorrectableByModel(new Error('other')), false);
   });
 });

@@ -1,3 +1,9 @@
+import {
+  FileNotFoundError,
+  InvalidPathError,
+  InvalidRequestError,
+  PayloadTooLargeError,
+} from './errors.js';
 import type { ExecResult } from './types.js';
 
 /**
@@ -42,4 +48,17 @@ export function describeExecResult(
     value === '' ? `${name}: (empty)` : `${name}:\n${clipForModel(value, limitChars, name)}`;
   lines.push(stream('stdout', result.stdout), stream('stderr', result.stderr));
   return lines.join('\n');
+}
+
+/**
+ * Mistakes a model can correct itself (no such file, a path outside the sandbox, a bad argument,
+ * too large): agent tools hand these back as text. Failures of the service itself are not.
+ */
+export function isCorrectableByModel(error: unknown): error is Error {
+  return (
+    error instanceof FileNotFoundError ||
+    error instanceof InvalidPathError ||
+    error instanceof InvalidRequestError ||
+    error instanceof PayloadTooLargeError
+  );
 }

@@ -2,9 +2,7 @@ import { tool } from '@langchain/core/tools';
 import {
   clipForModel,
   describeExecResult,
-  FileNotFoundError,
-  InvalidPathError,
-  PayloadTooLargeError,
+  isCorrectableByModel,
   Sandbox,
   type SandboxCreateOptions,
 } from '@sandpool/client';
@@ -122,21 +120,12 @@ function makeTools(sandbox: Sandbox, limitChars: number, defaultTimeoutMs: numbe
 /** The sandbox tools' types, for code that wants one of them by name. */
 export type SandboxTools = ReturnType<typeof makeTools>;
 
-/**
- * Mistakes a model can fix (no such file, a path outside the sandbox, too big) go back to it as
- * text; failures of the service itself are thrown.
- */
+/** Mistakes a model can fix go back to it as text; failures of the service itself are thrown. */
 async function explainFileErrors(run: () => Promise<string>): Promise<string> {
   try {
     return await run();
   } catch (error) {
-    if (
-      error instanceof FileNotFoundError ||
-      error instanceof InvalidPathError ||
-      error instanceof PayloadTooLargeError
-    ) {
-      return `error: ${error.message}`;
-    }
+    if (isCorrectableByModel(error)) return `error: ${error.message}`;
     throw error;
   }
 }

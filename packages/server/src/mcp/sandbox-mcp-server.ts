@@ -3,10 +3,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import {
   clipForModel,
   describeExecResult,
-  FileNotFoundError,
-  InvalidPathError,
-  InvalidRequestError,
-  PayloadTooLargeError,
+  isCorrectableByModel,
   SessionLostError,
   SessionNotFoundError,
   type FileEntry,
@@ -54,14 +51,7 @@ async function guarded(run: () => Promise<CallToolResult>): Promise<CallToolResu
   try {
     return await run();
   } catch (error) {
-    if (
-      error instanceof FileNotFoundError ||
-      error instanceof InvalidPathError ||
-      error instanceof InvalidRequestError ||
-      error instanceof PayloadTooLargeError
-    ) {
-      return text(`error: ${error.message}`, true);
-    }
+    if (isCorrectableByModel(error)) return text(`error: ${error.message}`, true);
     if (error instanceof SessionNotFoundError || error instanceof SessionLostError) {
       return text(
         `error: ${error.message}. The sandbox is gone, with its files; call sandbox_session ` +
