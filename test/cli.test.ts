@@ -4,13 +4,13 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Sandbox, SandpoolClient } from '@sandpool/client';
 import { Command } from 'commander';
 import { registerClientCommands } from '../packages/server/src/cli/client-commands.js';
 import { startWorker, type TestWorker } from './support/worker-harness.js';
+import { freePort } from './support/ports.js';
 
 /**
  * The `sandpool` client commands as a user runs them: the built CLI in a child process against a
@@ -234,7 +234,7 @@ describe('sandpool client commands', () => {
   });
 
   test('with no server, one line names the URL and how to start a worker', async () => {
-    const url = `http://127.0.0.1:${await closedPort()}`;
+    const url = `http://127.0.0.1:${await freePort()}`;
     const health = await sandpool(['health', '--url', url]);
     assert.equal(health.code, 1);
     assert.equal(health.stdout, '');
@@ -267,13 +267,3 @@ describe('sandpool client commands', () => {
     }
   });
 });
-
-/** A loopback port nobody listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  assert.ok(address !== null && typeof address === 'object');
-  return address.port;
-}

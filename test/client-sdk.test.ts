@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -24,6 +23,7 @@ import {
 } from '@sandpool/client';
 import { startWorker, type TestWorker } from './support/worker-harness.js';
 import { containersOf } from './support/docker.js';
+import { freePort } from './support/ports.js';
 
 /**
  * @sandpool/client against a real worker and real Docker: every SDK method, `await using`, and
@@ -37,16 +37,6 @@ async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
   return hash.digest('hex');
-}
-
-/** A loopback port nobody listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  assert.ok(address !== null && typeof address === 'object');
-  return address.port;
 }
 
 describe('@sandpool/client against a worker', () => {
@@ -314,7 +304,7 @@ describe('@sandpool/client against a worker', () => {
   });
 
   test('no server at the URL is a ConnectionError naming it and how to start one', async () => {
-    const url = `http://127.0.0.1:${await closedPort()}`;
+    const url = `http://127.0.0.1:${await freePort()}`;
     await assert.rejects(Sandbox.create({ url }), (e) => {
       assert.ok(e instanceof ConnectionError);
       assert.ok(e instanceof SandboxError);
