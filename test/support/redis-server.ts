@@ -3,8 +3,6 @@ import { once } from 'node:events';
 import { createConnection } from 'node:net';
 import { freePort } from './ports.js';
 
-export { freePort };
-
 async function answers(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ host: '127.0.0.1', port });
