@@ -211,7 +211,11 @@ remove_stopped_sandboxes() {
 # so runsc runs with --network=none (it refuses netns it cannot set up otherwise). A running
 # dockerd reloads its runtimes on SIGHUP.
 ensure_gvisor() {
-  is_debian_root || die "--gvisor installs Debian's runsc and needs root on Debian"
+  # gVisor is optional: where it cannot be set up, say so and go on (its tests then skip).
+  if ! is_debian_root; then
+    say "warning: gVisor not set up (installing runsc needs root on Debian); its tests will skip"
+    return
+  fi
   apt_install runsc
   if docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"runsc"'; then
     say "gVisor runtime runsc registered"
@@ -230,13 +234,17 @@ PY
   if pid=$(live_pid "$PIDFILE" dockerd) || pid=$(live_pid /var/run/docker.pid dockerd); then
     kill -HUP "$pid"
   else
-    die "registered runsc in /etc/docker/daemon.json; restart the Docker engine to load it"
+    say "warning: registered runsc in /etc/docker/daemon.json; restart the Docker engine to load it"
+    return
   fi
   for _ in $(seq 1 20); do
     docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q '"runsc"' && break
     sleep 0.25
   done
-  docker info --format '{{json .Runtimes}}' | grep -q '"runsc"' || die "the engine did not load runsc"
+  if ! docker info --format '{{json .Runtimes}}' | grep -q '"runsc"'; then
+    say "warning: the engine did not load runsc; gVisor tests will skip"
+    return
+  fi
   say "gVisor runtime runsc registered"
 }
 
@@ -264,9 +272,12 @@ main() {
     ensure_gvisor
   fi
   if ((with_compose == 1)) && ! command -v docker-compose >/dev/null 2>&1; then
-    is_debian_root || die "docker-compose is missing; install it (Debian: apt-get install docker-compose)"
-    apt_install docker-compose
-    say "docker-compose installed"
+    if is_debian_root; then
+      apt_install docker-compose
+      say "docker-compose installed"
+    else
+      say "warning: docker-compose is missing (Debian: apt-get install docker-compose); its test will skip"
+    fi
   fi
 
   ensure_built_cli
