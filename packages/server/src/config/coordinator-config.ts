@@ -1,5 +1,7 @@
 import {
-  checkBind,
+  apiKeyProblem,
+  listenProblems,
+  redisUrlProblem,
   configError,
   listenSettings,
   resolveSettings,
@@ -81,27 +83,12 @@ export function loadCoordinatorConfig(
 }
 
 export function validateCoordinatorConfig(c: CoordinatorConfig): void {
-  const problems: string[] = [];
-  if (c.port > 65535) problems.push(`--port ${c.port} is not a TCP port`);
-  if (!/^rediss?:\/\//.test(c.redisUrl)) {
-    problems.push(`--redis "${c.redisUrl}" must be a redis:// or rediss:// URL`);
-  }
-  for (const [flag, key] of [
-    ['--api-key', c.apiKey],
-    ['--worker-api-key', c.workerApiKey],
-  ] as const) {
-    if (key !== undefined && key.length < 16)
-      problems.push(`${flag} must be at least 16 characters`);
-  }
-  if (c.createTimeoutMs < 100) problems.push('--create-timeout-ms must be at least 100');
-  if (c.workerConnectTimeoutMs < 10)
-    problems.push('--worker-connect-timeout-ms must be at least 10');
-  if (problems.length > 0) {
-    throw configError(problems.join('; '));
-  }
-}
-
-/** The same rule as for workers. */
-export function checkCoordinatorBind(c: CoordinatorConfig): void {
-  checkBind(c);
+  const problems = [
+    ...listenProblems(c),
+    redisUrlProblem(c.redisUrl),
+    apiKeyProblem('--worker-api-key', c.workerApiKey),
+    c.createTimeoutMs < 100 ? '--create-timeout-ms must be at least 100' : undefined,
+    c.workerConnectTimeoutMs < 10 ? '--worker-connect-timeout-ms must be at least 10' : undefined,
+  ].filter((p) => p !== undefined);
+  if (problems.length > 0) throw configError(problems.join('; '));
 }

@@ -187,6 +187,28 @@ export function listenSettings<C extends ListenConfig>(defaultPort: number): Set
   return shared as unknown as SettingOf<C>[];
 }
 
+/** What is wrong with the settings every listener shares (none: an empty list). */
+export function listenProblems(c: ListenConfig): string[] {
+  const problems: string[] = [];
+  if (c.port > 65535) problems.push(`--port ${c.port} is not a TCP port`);
+  const key = apiKeyProblem('--api-key', c.apiKey);
+  if (key) problems.push(key);
+  return problems;
+}
+
+/** Keys short enough to guess are refused. */
+export function apiKeyProblem(flag: string, key: string | undefined): string | undefined {
+  return key !== undefined && key.length < 16
+    ? `${flag} must be at least 16 characters`
+    : undefined;
+}
+
+export function redisUrlProblem(url: string | undefined): string | undefined {
+  return url !== undefined && !/^rediss?:\/\//.test(url)
+    ? `--redis "${url}" must be a redis:// or rediss:// URL`
+    : undefined;
+}
+
 export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }

@@ -1,7 +1,9 @@
 import { hostname } from 'node:os';
 import {
   configError,
+  listenProblems,
   listenSettings,
+  redisUrlProblem,
   resolveSettings,
   type ListenConfig,
   type RawFlags,
@@ -299,8 +301,7 @@ export function loadWorkerConfig(
 }
 
 export function validateWorkerConfig(c: WorkerConfig): void {
-  const problems: string[] = [];
-  if (c.port > 65535) problems.push(`--port ${c.port} is not a TCP port`);
+  const problems = listenProblems(c);
   if (c.poolMin > c.poolMax)
     problems.push(`--pool-min (${c.poolMin}) exceeds --pool-max (${c.poolMax})`);
   if (c.poolSize > c.poolMax)
@@ -318,12 +319,8 @@ export function validateWorkerConfig(c: WorkerConfig): void {
   if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/.test(c.workerId)) {
     problems.push(`--worker-id "${c.workerId}" must be 1-63 letters, digits, '.', '_' or '-'`);
   }
-  if (c.apiKey !== undefined && c.apiKey.length < 16) {
-    problems.push('--api-key must be at least 16 characters');
-  }
-  if (c.redisUrl !== undefined && !/^rediss?:\/\//.test(c.redisUrl)) {
-    problems.push(`--redis "${c.redisUrl}" must be a redis:// or rediss:// URL`);
-  }
+  const redis = redisUrlProblem(c.redisUrl);
+  if (redis) problems.push(redis);
   if (c.advertiseUrl !== undefined && !/^https?:\/\/[^/]+\/?$/.test(c.advertiseUrl)) {
     problems.push(`--advertise-url "${c.advertiseUrl}" must be http(s)://host:port`);
   }

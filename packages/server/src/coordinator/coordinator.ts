@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
-import { checkCoordinatorBind, type CoordinatorConfig } from '../config/coordinator-config.js';
+import type { CoordinatorConfig } from '../config/coordinator-config.js';
+import { checkBind } from '../config/settings-table.js';
 import { buildCoordinatorApp } from '../http/build-coordinator-app.js';
 import type { HealthReport } from '../http/routes/service-routes.js';
 import { RedisStore } from '../redis/redis-store.js';
@@ -9,7 +10,7 @@ import { CoordinatorMetrics } from './coordinator-metrics.js';
 import { SessionRouter } from './session-router.js';
 import { WorkerDirectory, type WorkerView } from './worker-directory.js';
 import { WorkerProxy } from './worker-proxy.js';
-import { closeWithGrace } from '../http/close-with-grace.js';
+import { closeWithGrace, listenAt } from '../http/server-lifecycle.js';
 
 export const COORDINATOR_VERSION = '0.1.0';
 
@@ -43,7 +44,7 @@ export class Coordinator {
     config: CoordinatorConfig,
     deps: CoordinatorDependencies = {},
   ): Promise<Coordinator> {
-    checkCoordinatorBind(config);
+    checkBind(config);
     const log = deps.log ?? pino({ level: config.logLevel }).child({ role: 'coordinator' });
     const clock = deps.clock ?? systemClock;
     // The gauge reads the directory at scrape time, once it exists.
@@ -129,12 +130,9 @@ export class Coordinator {
 
   /** Starts listening; resolves to the URL clients use. */
   async listen(): Promise<string> {
-    await this.app.listen({ host: this.config.host, port: this.config.port });
+    const url = await listenAt(this.app, this.config.host, this.config.port);
     this.state = 'running';
-    const address = this.app.server.address();
-    const port = typeof address === 'object' && address ? address.port : this.config.port;
-    const host = this.config.host.includes(':') ? `[${this.config.host}]` : this.config.host;
-    return `http://${host}:${port}`;
+    return url.origin;
   }
 
   /**

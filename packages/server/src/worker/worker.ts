@@ -18,7 +18,7 @@ import { systemClock, type Clock } from '../sessions/clock.js';
 import { SessionManager } from '../sessions/session-manager.js';
 import { planLeftovers } from './session-readoption.js';
 import { WorkerRegistration } from './worker-registration.js';
-import { closeWithGrace } from '../http/close-with-grace.js';
+import { closeWithGrace, listenAt } from '../http/server-lifecycle.js';
 
 export const VERSION = '0.1.0';
 
@@ -240,15 +240,11 @@ export class Worker {
 
   /** Starts listening; resolves to the URL clients use. */
   async listen(): Promise<string> {
-    await this.app.listen({ host: this.config.host, port: this.config.port });
+    const url = (await listenAt(this.app, this.config.host, this.config.port)).origin;
     this.state = 'running';
-    const address = this.app.server.address();
-    const port = typeof address === 'object' && address ? address.port : this.config.port;
-    const host = this.config.host.includes(':') ? `[${this.config.host}]` : this.config.host;
-    const url = `http://${host}:${port}`;
     // A wildcard address is no address to reach: name the host instead (or --advertise-url).
     const reachable = ['0.0.0.0', '::'].includes(this.config.host)
-      ? `http://${hostname()}:${port}`
+      ? `http://${hostname()}:${new URL(url).port}`
       : url;
     this.registration?.start(this.config.advertiseUrl?.replace(/\/$/, '') ?? reachable);
     return url;
