@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
+import { jsonRequest } from './json-request.js';
 import { fileURLToPath } from 'node:url';
 
 const CLI = fileURLToPath(new URL('../packages/server/src/cli/main.ts', import.meta.url));
@@ -69,32 +70,12 @@ export class BenchWorker {
     path: string,
     body?: unknown,
   ): Promise<{ status: number; body: Record<string, unknown> }> {
-    return new Promise((resolve, reject) => {
-      const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-      const req = request(
-        `${this.url}${path}`,
-        {
-          method,
-          agent: this.agent,
-          headers: payload
-            ? { 'content-type': 'application/json', 'content-length': payload.length }
-            : {},
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            resolve({
-              status: res.statusCode ?? 0,
-              body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
-            });
-          });
-          res.on('error', reject);
-        },
-      );
-      req.on('error', reject);
-      req.end(payload);
+    return jsonRequest(`${this.url}${path}`, method, body, { agent: this.agent }).then((res) => {
+      const text = res.raw.toString('utf8');
+      return {
+        status: res.status,
+        body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+      };
     });
   }
 

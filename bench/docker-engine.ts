@@ -1,4 +1,4 @@
-import { request } from 'node:http';
+import { jsonRequest } from './json-request.js';
 
 /**
  * The baselines speak the Docker Engine API directly over its unix socket (plain node:http), so
@@ -14,34 +14,17 @@ export class DockerEngine {
     path: string,
     body?: unknown,
   ): Promise<{ status: number; body: unknown; raw: Buffer }> {
-    return new Promise((resolve, reject) => {
-      const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-      const req = request(
-        {
-          socketPath: this.socketPath,
-          method,
-          path: `/v1.41${path}`,
-          headers: payload
-            ? { 'content-type': 'application/json', 'content-length': payload.length }
-            : {},
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const raw = Buffer.concat(chunks);
-            let parsed: unknown = undefined;
-            if ((res.headers['content-type'] ?? '').includes('json') && raw.length > 0) {
-              parsed = JSON.parse(raw.toString('utf8'));
-            }
-            resolve({ status: res.statusCode ?? 0, body: parsed, raw });
-          });
-          res.on('error', reject);
-        },
-      );
-      req.on('error', reject);
-      req.end(payload);
-    });
+    return jsonRequest({ socketPath: this.socketPath, path: `/v1.41${path}` }, method, body).then(
+      (res) => ({
+        status: res.status,
+        // Parsed only when it is JSON: some engine answers are streams of text.
+        body:
+          res.contentType.includes('json') && res.raw.length > 0
+            ? (JSON.parse(res.raw.toString('utf8')) as unknown)
+            : undefined,
+        raw: res.raw,
+      }),
+    );
   }
 
   async ok(method: string, path: string, body?: unknown): Promise<unknown> {
