@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { COORDINATOR_SETTINGS, loadCoordinatorConfig } from '../config/coordinator-config.js';
 import { addSettingOptions, flagsBySetting } from '../config/settings-table.js';
 import { Coordinator } from '../coordinator/coordinator.js';
+import { stopOnSignals } from './stop-on-signals.js';
 
 /** `sandpool coordinator`: the public API in front of many workers that register in Redis. */
 export function registerCoordinatorCommand(program: Command): void {
@@ -21,20 +22,6 @@ export function registerCoordinatorCommand(program: Command): void {
       `sandpool coordinator listening on ${url} (Redis ${config.redisUrl.replace(/\/\/[^@/]*@/, '//***@')})\n`,
     );
 
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      process.stdout.write(`${signal}: stopping\n`);
-      coordinator.close().then(
-        () => process.exit(0),
-        (error: unknown) => {
-          process.stderr.write(`error while stopping: ${String(error)}\n`);
-          process.exit(1);
-        },
-      );
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    stopOnSignals(() => coordinator.close(), 'sessions live on in the workers');
   });
 }

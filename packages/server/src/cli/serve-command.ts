@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { addSettingOptions, flagsBySetting } from '../config/settings-table.js';
 import { WORKER_SETTINGS, loadWorkerConfig } from '../config/worker-config.js';
+import { stopOnSignals } from './stop-on-signals.js';
 
 /** `sandpool serve`: one worker on this host's Docker engine. */
 export function registerServeCommand(program: Command): void {
@@ -22,23 +23,6 @@ export function registerServeCommand(program: Command): void {
     const url = await worker.listen();
     process.stdout.write(`sandpool worker ${config.workerId} listening on ${url}\n`);
 
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      process.stdout.write(`${signal}: stopping; removing sandboxes...\n`);
-      worker.close().then(
-        () => {
-          process.stdout.write('stopped\n');
-          process.exit(0);
-        },
-        (error: unknown) => {
-          process.stderr.write(`error while stopping: ${String(error)}\n`);
-          process.exit(1);
-        },
-      );
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    stopOnSignals(() => worker.close(), 'removing sandboxes');
   });
 }
