@@ -1,6 +1,5 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -11,6 +10,7 @@ import { Command } from 'commander';
 import { registerClientCommands } from '../packages/server/src/cli/client-commands.js';
 import { startWorker, type TestWorker } from './support/worker-harness.js';
 import { freePort } from './support/ports.js';
+import { runProcess, type Run } from './support/run-process.js';
 
 /**
  * The `sandpool` client commands as a user runs them: the built CLI in a child process against a
@@ -19,31 +19,17 @@ import { freePort } from './support/ports.js';
 
 const CLI = new URL('../packages/server/dist/cli/main.js', import.meta.url).pathname;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 describe('sandpool client commands', () => {
   let w: TestWorker;
   let client: SandpoolClient;
   let scratch: string;
 
   /** Runs the CLI with SANDPOOL_URL pointing at the test worker. */
-  const sandpool = (args: string[], input = '', env: Record<string, string> = {}): Promise<Run> =>
-    new Promise((resolve, reject) => {
-      const childEnv: NodeJS.ProcessEnv = { ...process.env, SANDPOOL_URL: w.url, ...env };
-      delete childEnv.SANDPOOL_API_KEY;
-      const child = spawn(process.execPath, [CLI, ...args], { env: childEnv });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-      child.stdin.end(input);
-    });
+  const sandpool = (args: string[], input = '', env: Record<string, string> = {}): Promise<Run> => {
+    const childEnv: NodeJS.ProcessEnv = { ...process.env, SANDPOOL_URL: w.url, ...env };
+    delete childEnv.SANDPOOL_API_KEY;
+    return runProcess(process.execPath, [CLI, ...args], { env: childEnv }, input);
+  };
 
   const json = (run: Run): Record<string, unknown> => {
     assert.equal(run.stderr, '', 'diagnostics with --json');

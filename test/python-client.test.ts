@@ -1,8 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { SandpoolClient } from '@sandpool/client';
 import { containersOf } from './support/docker.js';
+import { runProcess, type Run } from './support/run-process.js';
 import { startWorker, type TestWorker } from './support/worker-harness.js';
 
 /**
@@ -15,30 +15,16 @@ const CLIENT = `${CLIENT_DIR}sandpool_client.py`;
 const PYTHON = process.env.SANDPOOL_TEST_PYTHON ?? '/usr/bin/python3';
 const API_KEY = 'python-test-key';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 function python(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(PYTHON, args, {
-      cwd: CLIENT_DIR,
-      // No __pycache__ left in the source tree.
-      env: {
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        LANG: 'C',
-        PYTHONDONTWRITEBYTECODE: '1',
-        ...env,
-      },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  return runProcess(PYTHON, args, {
+    cwd: CLIENT_DIR,
+    // No __pycache__ left in the source tree.
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      LANG: 'C',
+      PYTHONDONTWRITEBYTECODE: '1',
+      ...env,
+    },
   });
 }
 
