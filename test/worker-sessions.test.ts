@@ -132,21 +132,7 @@ describe('sessions and the pool', () => {
 
   test('a container killed behind the worker answers 410 session_lost, and the pool refills', async () => {
     const id = await createSession(w.url);
-    const container = (
-      await docker(
-        'ps',
-        '-q',
-        '--filter',
-        `label=sandpool.worker=${w.workerId}`,
-        '--filter',
-        'label=sandpool.managed=true',
-      )
-    )
-      .split('\n')
-      .filter(Boolean);
-    // Find this session's container: the one whose hostname the session reports.
-    const hostname = (await exec(w.url, id, { command: 'hostname' })).stdout.trim();
-    const target = container.find((c) => c.startsWith(hostname));
+    const target = w.worker.sessions.get(id).sandbox.id;
     assert.ok(target, 'session container found');
     await docker('kill', target);
     const lost = await call<{ error: { code: string } }>(w.url, 'POST', `/v1/sessions/${id}/exec`, {

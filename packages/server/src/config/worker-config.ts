@@ -1,4 +1,4 @@
-import { hostname } from 'node:os';
+import { hostname, totalmem } from 'node:os';
 import {
   configError,
   listenProblems,
@@ -38,6 +38,10 @@ export interface WorkerConfig extends ListenConfig {
   reapIntervalMs: number;
   poolCheckIntervalMs: number;
   engineCheckIntervalMs: number;
+  poolShrinkAfterMs: number;
+  reconcileIntervalMs: number;
+  orphanGraceMs: number;
+  deadWorkerGraceMs: number;
   /** Distributed mode: registers with this Redis and heartbeats into it. */
   redisUrl: string | undefined;
   /** The URL coordinators use to reach this worker; defaults to the address it listens on. */
@@ -47,6 +51,20 @@ export interface WorkerConfig extends ListenConfig {
 }
 
 const MiB = 1024 * 1024;
+
+/**
+ * A sandbox's memory limit is a ceiling, not a reservation (an idle one uses about 7 MiB), so the
+ * default admits this many limits' worth per 80% of the host's memory.
+ */
+export const SESSIONS_PER_LIMIT = 4;
+
+/** The default session limit: SESSIONS_PER_LIMIT × 80% of host memory ÷ the per-sandbox limit. */
+export function defaultMaxSessions(hostMemoryBytes: number, memoryMb: number): number {
+  return Math.max(
+    1,
+    Math.floor((SESSIONS_PER_LIMIT * 0.8 * hostMemoryBytes) / (Math.max(memoryMb, 1) * MiB)),
+  );
+}
 
 export const WORKER_SETTINGS: readonly SettingOf<WorkerConfig>[] = [
   ...listenSettings<WorkerConfig>(5000),
@@ -74,15 +92,17 @@ export const WORKER_SETTINGS: readonly SettingOf<WorkerConfig>[] = [
     flag: '--pool-size',
     kind: 'int',
     fallback: 5,
-    description: 'Warm containers kept ready.',
+    description: 'Warm containers kept ready when demand is calm (the elastic target’s base).',
   },
   {
     key: 'poolMin',
     env: 'SANDPOOL_POOL_MIN',
     flag: '--pool-min',
     kind: 'int',
-    fallback: 2,
-    description: 'Below this many warm containers the worker reports itself degraded in /health.',
+    fallback: (p) => Math.min(2, p.poolSize ?? 5),
+    defaultLabel: '`2` (or --pool-size when smaller)',
+    description:
+      'The elastic pool target never drops below this; below this many warm containers /health also names the last start error.',
   },
   {
     key: 'poolMax',
@@ -90,7 +110,8 @@ export const WORKER_SETTINGS: readonly SettingOf<WorkerConfig>[] = [
     flag: '--pool-max',
     kind: 'int',
     fallback: 20,
-    description: 'Upper bound for --pool-size.',
+    description:
+      'The pool target grows toward this while creates find the pool empty, and shrinks back toward --pool-size when calm.',
   },
   {
     key: 'poolRefillConcurrency',
@@ -101,20 +122,23 @@ export const WORKER_SETTINGS: readonly SettingOf<WorkerConfig>[] = [
     description: 'Containers started at once while refilling.',
   },
   {
-    key: 'maxSessions',
-    env: 'SANDPOOL_MAX_SESSIONS',
-    flag: '--max-sessions',
-    kind: 'int',
-    fallback: 20,
-    description: 'Sessions this worker holds at once; past it, 503 capacity_exhausted.',
-  },
-  {
     key: 'memoryMb',
     env: 'SANDPOOL_MEMORY_MB',
     flag: '--memory-mb',
     kind: 'int',
     fallback: 512,
     description: 'Memory per sandbox in MiB (swap equals memory: none).',
+  },
+  {
+    // After memoryMb: its default is computed from it.
+    key: 'maxSessions',
+    env: 'SANDPOOL_MAX_SESSIONS',
+    flag: '--max-sessions',
+    kind: 'int',
+    fallback: (p) => defaultMaxSessions(totalmem(), p.memoryMb ?? 512),
+    defaultLabel: `from the host: ${SESSIONS_PER_LIMIT} × 80% of host memory ÷ --memory-mb (${defaultMaxSessions(24 * 1024 * MiB, 512)} on 24 GiB with 512 MiB)`,
+    description:
+      'Sessions this worker holds at once; past it, 503 capacity_exhausted. A create that finds the pool empty below this waits for a container to start.',
   },
   {
     key: 'cpus',
@@ -240,6 +264,42 @@ export const WORKER_SETTINGS: readonly SettingOf<WorkerConfig>[] = [
       'How often the Docker engine is pinged; while it does not answer, new sessions get 503.',
   },
   {
+    key: 'poolShrinkAfterMs',
+    env: 'SANDPOOL_POOL_SHRINK_AFTER_MS',
+    flag: '--pool-shrink-after-ms',
+    kind: 'int',
+    fallback: 60000,
+    description:
+      'After this long without a create finding the pool empty, the pool target steps back toward --pool-size.',
+  },
+  {
+    key: 'reconcileIntervalMs',
+    env: 'SANDPOOL_RECONCILE_INTERVAL_MS',
+    flag: '--reconcile-interval-ms',
+    kind: 'int',
+    fallback: 30000,
+    description:
+      'How often containers labelled with this worker that no pool or session owns are looked for (and removed after --orphan-grace-ms).',
+  },
+  {
+    key: 'orphanGraceMs',
+    env: 'SANDPOOL_ORPHAN_GRACE_MS',
+    flag: '--orphan-grace-ms',
+    kind: 'int',
+    fallback: 60000,
+    description:
+      'A container of this worker that no pool or session owned for this long is removed (a container being started is not owned yet).',
+  },
+  {
+    key: 'deadWorkerGraceMs',
+    env: 'SANDPOOL_DEAD_WORKER_GRACE_MS',
+    flag: '--dead-worker-grace-ms',
+    kind: 'int',
+    fallback: 600000,
+    description:
+      'Distributed mode: containers of a registered worker whose heartbeat has been gone this long are removed by any live worker on the same engine.',
+  },
+  {
     key: 'redisUrl',
     env: 'SANDPOOL_REDIS_URL',
     flag: '--redis',
@@ -308,6 +368,7 @@ export function validateWorkerConfig(c: WorkerConfig): void {
     problems.push(`--pool-size (${c.poolSize}) exceeds --pool-max (${c.poolMax})`);
   if (c.poolRefillConcurrency < 1) problems.push('--pool-refill-concurrency must be at least 1');
   if (c.maxSessions < 1) problems.push('--max-sessions must be at least 1');
+  if (c.reconcileIntervalMs < 100) problems.push('--reconcile-interval-ms must be at least 100');
   if (c.memoryMb < 16) problems.push('--memory-mb must be at least 16');
   if (c.pidsLimit < 8) problems.push('--pids-limit must be at least 8');
   if (c.sessionTtlSeconds < 1 || c.sessionTtlSeconds > c.maxSessionTtlSeconds) {

@@ -1,9 +1,9 @@
 import { posix } from 'node:path';
 import { SandpoolError } from '../errors/sandpool-error.js';
+import { SANDBOX_HOME, WRITABLE_ROOTS } from '../runtime/sandbox-layout.js';
 
-export const SANDBOX_HOME = '/home/sandboxuser';
-/** The only places a sandbox can write: its tmpfs home and /tmp. */
-export const WRITABLE_ROOTS = [SANDBOX_HOME, '/tmp'] as const;
+// Defined by the runtime, which mounts them; re-exported for the services that resolve paths.
+export { SANDBOX_HOME, WRITABLE_ROOTS };
 
 const MAX_PATH_BYTES = 4096;
 

@@ -3,6 +3,10 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 /** Live numbers read when /metrics is scraped. */
 export interface WorkerGaugeSource {
   poolIdle(): number;
+  /** Warm containers the elastic pool aims for right now. */
+  poolTarget(): number;
+  /** Session creates waiting for a container to start. */
+  poolWaiting(): number;
   activeSessions(): number;
 }
 
@@ -17,6 +21,8 @@ export class WorkerMetrics {
   readonly execSeconds: Histogram;
   readonly containerStartSeconds: Histogram;
   readonly poolMisses: Counter;
+  readonly poolHits: Counter;
+  readonly orphansRemoved: Counter;
   readonly sessionsCreated: Counter;
   readonly sessionsEnded: Counter<'reason'>;
   readonly capacityRejections: Counter;
@@ -47,6 +53,16 @@ export class WorkerMetrics {
       help: 'Sessions that found the pool empty and waited for a container start',
       registers,
     });
+    this.poolHits = new Counter({
+      name: 'sandpool_pool_hits_total',
+      help: 'Sessions that got a warm container at once',
+      registers,
+    });
+    this.orphansRemoved = new Counter({
+      name: 'sandpool_orphans_removed_total',
+      help: 'Containers the reconciler removed: neither pooled nor owned by a live session',
+      registers,
+    });
     this.sessionsCreated = new Counter({
       name: 'sandpool_sessions_created_total',
       help: 'Sessions created',
@@ -69,6 +85,22 @@ export class WorkerMetrics {
       registers,
       collect() {
         this.set(source.poolIdle());
+      },
+    });
+    new Gauge({
+      name: 'sandpool_pool_target',
+      help: 'Warm containers the elastic pool aims for (between --pool-min and --pool-max)',
+      registers,
+      collect() {
+        this.set(source.poolTarget());
+      },
+    });
+    new Gauge({
+      name: 'sandpool_pool_waiting',
+      help: 'Session creates waiting for a container to start',
+      registers,
+      collect() {
+        this.set(source.poolWaiting());
       },
     });
     new Gauge({

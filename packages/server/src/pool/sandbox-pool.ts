@@ -1,47 +1,93 @@
 import type { Logger } from 'pino';
+import { SandpoolError } from '../errors/sandpool-error.js';
 import type { Sandbox, SandboxLabels, SandboxRuntime } from '../runtime/sandbox-runtime.js';
 import type { WorkerMetrics } from '../metrics/worker-metrics.js';
+import { PeriodicTask } from '../scheduling/periodic-task.js';
+import type { Clock } from '../sessions/clock.js';
+import { ElasticTarget } from './elastic-target.js';
 
 export interface SandboxPoolOptions {
   runtime: SandboxRuntime;
   /** Labels every container of this pool carries (worker id, managed marker). */
   labels: SandboxLabels;
-  /** Warm containers to keep ready. */
+  /** Warm containers to keep ready when demand is calm (`--pool-size`). */
   size: number;
+  /** The target never drops below this (`--pool-min`); defaults to 0. */
+  min?: number;
+  /** The target never grows above this (`--pool-max`); defaults to `size`. */
+  max?: number;
+  /** After this long without a miss the target steps back toward `size` (default 60 s). */
+  shrinkAfterMs?: number;
   /** Containers started at once while refilling. */
   refillConcurrency: number;
-  /** How often idle containers are checked and dead ones replaced. */
+  /** How often idle containers are checked, dead ones replaced and the target reviewed. */
   checkIntervalMs: number;
+  clock: Clock;
   log: Logger;
   metrics: WorkerMetrics;
 }
 
 type PoolState = 'new' | 'warming' | 'running' | 'closing' | 'closed';
 
+interface Waiter {
+  resolve: (claim: PoolClaim) => void;
+  reject: (error: unknown) => void;
+}
+
+export interface PoolClaim {
+  sandbox: Sandbox;
+  /** False when the claim waited for a container to start. */
+  fromPool: boolean;
+}
+
 const MAX_BACKOFF_MS = 30_000;
 /** Claims closer together than this are one burst; refilling waits for the burst to end... */
 const BURST_QUIET_MS = 25;
 /** ...but never longer than this. */
 const BURST_MAX_DEFER_MS = 250;
+/** Failed starts in a row after which every waiting claim is answered with the error. */
+const FAIL_WAITERS_AFTER = 3;
 
 /**
- * Keeps `size` started containers ready so a session costs a hand-over, not a container start.
- * A claimed container leaves the pool for good: it is destroyed when its session ends.
+ * Keeps a target number of started containers ready so a session costs a hand-over, not a
+ * container start. The target follows demand between min and max (see ElasticTarget). A claim
+ * that finds the pool empty waits in line for the next container that comes up, and the pool
+ * starts one for every waiting claim (at most `refillConcurrency` at once, the rate the engine
+ * sustains). A claimed container leaves the pool for good: it is destroyed when its session ends.
  */
 export class SandboxPool {
   private state: PoolState = 'new';
   private readonly idle: Sandbox[] = [];
+  private readonly waiters: Waiter[] = [];
+  private readonly target: ElasticTarget;
   private starting = 0;
   private failures = 0;
   private retryTimer: NodeJS.Timeout | undefined;
-  private checkTimer: NodeJS.Timeout | undefined;
-  private readonly inFlight = new Set<Promise<void>>();
+  private readonly check: PeriodicTask;
+  private readonly inFlight = new Set<Promise<unknown>>();
   private burstTimer: NodeJS.Timeout | undefined;
   private burstStartedAt: number | undefined;
+  private hitCount = 0;
+  private missCount = 0;
   /** Why the last container start failed, for /health and the start-up summary. */
   lastError: string | undefined;
 
-  constructor(private readonly options: SandboxPoolOptions) {}
+  constructor(private readonly options: SandboxPoolOptions) {
+    this.target = new ElasticTarget(
+      {
+        base: options.size,
+        min: options.min ?? 0,
+        max: Math.max(options.max ?? options.size, options.size),
+        shrinkAfterMs: options.shrinkAfterMs ?? 60_000,
+      },
+      options.clock.now(),
+    );
+    this.check = new PeriodicTask(
+      () => this.checkIdle(),
+      options.checkIntervalMs,
+      (error) => options.log.warn({ err: error }, 'pool check failed'),
+    );
+  }
 
   /** Containers ready to be claimed now. */
   get idleCount(): number {
@@ -52,24 +98,47 @@ export class SandboxPool {
     return this.starting;
   }
 
+  /** Claims waiting for a container to come up. */
+  get waitingCount(): number {
+    return this.waiters.length;
+  }
+
+  /** How many warm containers the pool aims for right now. */
   get targetSize(): number {
-    return this.options.size;
+    return this.target.value;
+  }
+
+  /** Claims served from warm containers / claims that had to wait, since start. */
+  get hits(): number {
+    return this.hitCount;
+  }
+
+  get misses(): number {
+    return this.missCount;
+  }
+
+  /** Every container the pool holds right now (idle ones), for the reconciler. */
+  idleIds(): string[] {
+    return this.idle.map((s) => s.id);
   }
 
   /**
-   * Fills the pool before the worker takes requests, reporting each container as it becomes
-   * ready. Resolves once every container started (or failed: the background refill retries).
+   * Fills the pool, reporting each container as it becomes ready. Resolves once every container
+   * started (or failed: the background refill retries). Claims may arrive meanwhile.
    */
   async warm(onProgress: (ready: number, total: number) => void = () => undefined): Promise<void> {
     if (this.state !== 'new') throw new Error(`pool cannot warm from state ${this.state}`);
     this.state = 'warming';
-    const total = this.options.size;
+    const total = this.target.value;
     let ready = 0;
     const workers = Array.from(
-      { length: Math.min(this.options.refillConcurrency, total) },
+      { length: Math.min(this.options.refillConcurrency, Math.max(total, 1)) },
       async () => {
-        while (this.state === 'warming' && this.idle.length + this.starting < total) {
-          if (await this.startOne()) onProgress(++ready, total);
+        while (
+          this.state === 'warming' &&
+          this.idle.length + this.starting < total + this.waiters.length
+        ) {
+          if (await this.startOne()) onProgress(Math.min(++ready, total), total);
           else break;
         }
       },
@@ -77,23 +146,43 @@ export class SandboxPool {
     await Promise.all(workers);
     if (this.state !== 'warming') return;
     this.state = 'running';
-    this.checkTimer = setInterval(() => void this.checkIdle(), this.options.checkIntervalMs);
-    this.checkTimer.unref();
+    this.check.start();
     this.refill();
   }
 
   /**
-   * Takes a warm container, or starts one when the pool is empty. The caller owns it from here
-   * and must destroy it.
+   * Takes a warm container, or waits in line for the next one when the pool is empty. The caller
+   * owns it from here and must destroy it.
    */
-  async claim(labels: SandboxLabels): Promise<{ sandbox: Sandbox; fromPool: boolean }> {
-    if (this.state === 'closing' || this.state === 'closed') throw new Error('pool is closed');
+  claim(): Promise<PoolClaim> {
+    if (this.state === 'closing' || this.state === 'closed') {
+      return Promise.reject(shuttingDown());
+    }
     const sandbox = this.idle.shift();
-    this.refillAfterBurst();
-    if (sandbox) return { sandbox, fromPool: true };
+    this.target.onClaim(this.options.clock.now(), sandbox !== undefined);
+    if (sandbox) {
+      this.hitCount++;
+      this.options.metrics.poolHits.inc();
+      this.refillAfterBurst();
+      return Promise.resolve({ sandbox, fromPool: true });
+    }
+    this.missCount++;
     this.options.metrics.poolMisses.inc();
-    const created = await this.timedCreate({ ...this.options.labels, ...labels });
-    return { sandbox: created, fromPool: false };
+    if (this.retryTimer !== undefined && this.failures >= FAIL_WAITERS_AFTER) {
+      // Starts keep failing and the pool is backing off: say so now rather than after the pause.
+      return Promise.reject(
+        new SandpoolError(
+          'runtime_unavailable',
+          `No sandbox can be started right now (${this.lastError ?? 'unknown error'}); retry shortly.`,
+          5,
+        ),
+      );
+    }
+    const waiting = new Promise<PoolClaim>((resolve, reject) =>
+      this.waiters.push({ resolve, reject }),
+    );
+    this.refill();
+    return waiting;
   }
 
   /**
@@ -120,11 +209,11 @@ export class SandboxPool {
     this.burstTimer.unref();
   }
 
-  /** Starts containers in the background until the pool is full again. */
+  /** Starts containers in the background until the target and every waiting claim are met. */
   refill(): void {
     if (this.state !== 'running' || this.retryTimer) return;
     while (
-      this.idle.length + this.starting < this.options.size &&
+      this.idle.length + this.starting < this.target.value + this.waiters.length &&
       this.starting < this.options.refillConcurrency
     ) {
       const task = this.startOne().then((ok) => {
@@ -135,13 +224,14 @@ export class SandboxPool {
     }
   }
 
-  /** Destroys every idle container and waits for starts in flight; safe to call twice. */
+  /** Destroys every idle container, answers waiting claims, waits for starts in flight. */
   async close(): Promise<void> {
     if (this.state === 'closed' || this.state === 'closing') return;
     this.state = 'closing';
-    clearInterval(this.checkTimer);
     clearTimeout(this.retryTimer);
     clearTimeout(this.burstTimer);
+    for (const waiter of this.waiters.splice(0)) waiter.reject(shuttingDown());
+    await this.check.stop();
     await Promise.allSettled([...this.inFlight]);
     const leftovers = this.idle.splice(0);
     await Promise.allSettled(leftovers.map((s) => s.destroy()));
@@ -151,14 +241,16 @@ export class SandboxPool {
   private async startOne(): Promise<boolean> {
     this.starting++;
     try {
-      const sandbox = await this.timedCreate(this.options.labels);
+      const sandbox = await this.timedCreate();
       if (this.state === 'closing' || this.state === 'closed') {
         await sandbox.destroy().catch(() => undefined);
         return false;
       }
-      this.idle.push(sandbox);
       this.failures = 0;
       this.lastError = undefined;
+      const waiter = this.waiters.shift();
+      if (waiter) waiter.resolve({ sandbox, fromPool: false });
+      else this.idle.push(sandbox);
       return true;
     } catch (error) {
       this.failures++;
@@ -167,15 +259,19 @@ export class SandboxPool {
         { err: error, failures: this.failures },
         'could not start a pool container',
       );
+      // The claim this start was for hears why; after several failures in a row, all of them.
+      const failed =
+        this.failures >= FAIL_WAITERS_AFTER ? this.waiters.splice(0) : this.waiters.splice(0, 1);
+      for (const waiter of failed) waiter.reject(error);
       return false;
     } finally {
       this.starting--;
     }
   }
 
-  private async timedCreate(labels: SandboxLabels): Promise<Sandbox> {
+  private async timedCreate(): Promise<Sandbox> {
     const stop = this.options.metrics.containerStartSeconds.startTimer();
-    const sandbox = await this.options.runtime.create({ labels });
+    const sandbox = await this.options.runtime.create({ labels: this.options.labels });
     stop();
     return sandbox;
   }
@@ -196,10 +292,18 @@ export class SandboxPool {
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     this.failures = 0;
-    await this.checkIdle();
+    await this.check.runNow();
   }
 
-  /** Replaces idle containers that died behind the worker's back. */
+  /** One round of the periodic check; joins the round in progress instead of overlapping it. */
+  runCheck(): Promise<void> {
+    return this.check.runNow();
+  }
+
+  /**
+   * Replaces idle containers that died behind the worker's back, and lets the target shrink
+   * after a calm period (removing the warm containers above it).
+   */
   private async checkIdle(): Promise<void> {
     for (const sandbox of [...this.idle]) {
       let alive: boolean;
@@ -210,15 +314,36 @@ export class SandboxPool {
       }
       if (alive) continue;
       const index = this.idle.indexOf(sandbox);
-      if (index >= 0) this.idle.splice(index, 1);
+      // Claimed while we asked: its session owns it now and finds out by itself.
+      if (index < 0) continue;
+      this.idle.splice(index, 1);
       this.options.log.warn({ containerId: sandbox.id }, 'idle pool container died; replacing it');
       await sandbox.destroy().catch(() => undefined);
+    }
+    if (this.target.tick(this.options.clock.now())) {
+      // Newest first out: the oldest containers have proven themselves alive the longest.
+      const surplus = this.idle.splice(this.target.value);
+      if (surplus.length > 0) {
+        this.options.log.info(
+          { target: this.target.value, removed: surplus.length },
+          'demand calmed; pool target lowered',
+        );
+      }
+      await Promise.allSettled(surplus.map((s) => s.destroy()));
     }
     this.refill();
   }
 
-  private track(task: Promise<void>): void {
+  private track(task: Promise<unknown>): void {
     this.inFlight.add(task);
     void task.finally(() => this.inFlight.delete(task));
   }
+}
+
+function shuttingDown(): SandpoolError {
+  return new SandpoolError(
+    'capacity_exhausted',
+    'This worker is shutting down; retry on another.',
+    5,
+  );
 }

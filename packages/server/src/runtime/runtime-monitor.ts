@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { SandpoolError } from '../errors/sandpool-error.js';
+import { PeriodicTask } from '../scheduling/periodic-task.js';
 import type { SandboxRuntime } from './sandbox-runtime.js';
 
 export interface RuntimeMonitorOptions {
@@ -16,18 +17,19 @@ export interface RuntimeMonitorOptions {
  * are checked the moment it returns.
  */
 export class RuntimeMonitor {
-  private timer: NodeJS.Timeout | undefined;
+  private readonly task: PeriodicTask;
   private down: string | undefined;
 
-  constructor(private readonly options: RuntimeMonitorOptions) {}
-
-  start(): void {
-    this.timer = setInterval(() => void this.check(), this.options.intervalMs);
-    this.timer.unref();
+  constructor(private readonly options: RuntimeMonitorOptions) {
+    this.task = new PeriodicTask(() => this.checkOnce(), options.intervalMs);
   }
 
-  stop(): void {
-    clearInterval(this.timer);
+  start(): void {
+    this.task.start();
+  }
+
+  stop(): Promise<void> {
+    return this.task.stop();
   }
 
   /** The error new sessions get while the engine is down. */
@@ -40,7 +42,12 @@ export class RuntimeMonitor {
     );
   }
 
-  async check(): Promise<void> {
+  /** One check now, or the one in progress: a ping that hangs is never joined by more pings. */
+  check(): Promise<void> {
+    return this.task.runNow();
+  }
+
+  private async checkOnce(): Promise<void> {
     try {
       await this.options.runtime.ping();
     } catch (error) {

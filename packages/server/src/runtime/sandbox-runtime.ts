@@ -95,6 +95,11 @@ export interface SandboxRuntime {
    * its sessions. Optional: without it, leftovers are removed instead.
    */
   attach?(summary: SandboxSummary): Sandbox;
+  /**
+   * Stops a box by id at once (its processes are killed; it can no longer run anything), so the
+   * slower removal can follow in the background. Optional; no error when it is already stopped.
+   */
+  stop?(id: string): Promise<void>;
   /** Removes a box by id, whatever its state; no error when it is already gone. */
   remove(id: string): Promise<void>;
   /** Resolves when the engine answers; rejects with `runtime_unavailable` otherwise. */

@@ -4,6 +4,7 @@ import { SandpoolError } from '../errors/sandpool-error.js';
 import type { WorkerMetrics } from '../metrics/worker-metrics.js';
 import type { SandboxPool } from '../pool/sandbox-pool.js';
 import type { Sandbox, SandboxRuntime } from '../runtime/sandbox-runtime.js';
+import { PeriodicTask } from '../scheduling/periodic-task.js';
 import type { Clock } from './clock.js';
 
 export type SessionState = 'active' | 'lost' | 'closing';
@@ -76,10 +77,18 @@ export class SessionManager {
   private readonly sessions = new Map<string, Session>();
   private readonly lost = new Map<string, { reason: string; until: number }>();
   private creating = 0;
-  private reapTimer: NodeJS.Timeout | undefined;
+  private readonly reaper: PeriodicTask;
+  /** Removals still running behind answered DELETEs: containers already stopped. */
+  private readonly removals = new Map<string, Promise<void>>();
   private closed = false;
 
-  constructor(private readonly options: SessionManagerOptions) {}
+  constructor(private readonly options: SessionManagerOptions) {
+    this.reaper = new PeriodicTask(
+      () => this.reapOnce(),
+      options.reapIntervalMs,
+      (error) => options.log.warn({ err: error }, 'session reap failed'),
+    );
+  }
 
   get activeCount(): number {
     let n = 0;
@@ -88,8 +97,14 @@ export class SessionManager {
   }
 
   start(): void {
-    this.reapTimer = setInterval(() => void this.reap(), this.options.reapIntervalMs);
-    this.reapTimer.unref();
+    this.reaper.start();
+  }
+
+  /** Containers this manager still answers for: live sessions' and those being removed. */
+  ownedContainerIds(): Set<string> {
+    const ids = new Set<string>(this.removals.keys());
+    for (const session of this.sessions.values()) ids.add(session.sandbox.id);
+    return ids;
   }
 
   async create(input: CreateSessionInput): Promise<Session> {
@@ -116,7 +131,7 @@ export class SessionManager {
     const id = newSessionId();
     let sandbox: Sandbox;
     try {
-      ({ sandbox } = await options.pool.claim({ 'sandpool.session': id }));
+      ({ sandbox } = await options.pool.claim());
     } finally {
       this.creating--;
     }
@@ -207,7 +222,7 @@ export class SessionManager {
       { sessionId: id, containerId: session.sandbox.id, reason },
       'session lost',
     );
-    await session.sandbox.destroy().catch(() => undefined);
+    this.removeBehind(session.sandbox);
     this.options.pool.refill();
   }
 
@@ -225,12 +240,18 @@ export class SessionManager {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.reapTimer);
+    await this.reaper.stop();
     await Promise.allSettled([...this.sessions.values()].map((s) => this.end(s, 'shutdown')));
+    await Promise.allSettled([...this.removals.values()]);
+  }
+
+  /** One reap round now, or the round in progress: rounds never overlap. */
+  reap(): Promise<void> {
+    return this.reaper.runNow();
   }
 
   /** Ends expired sessions and finds the ones whose container died behind the worker's back. */
-  async reap(): Promise<void> {
+  private async reapOnce(): Promise<void> {
     const now = this.options.clock.now();
     for (const [id, tomb] of this.lost) if (tomb.until <= now) this.lost.delete(id);
     const expired = [...this.sessions.values()].filter(
@@ -252,11 +273,27 @@ export class SessionManager {
     }
   }
 
+  /**
+   * Ends a session. The answer waits until the container is stopped (nothing of the session runs
+   * any more) and the session is unreachable; the removal of the stopped container, the slow
+   * part, runs behind it. A runtime that cannot stop separately destroys before answering, and so
+   * does a shutdown. A removal that fails leaves an unowned container the reconciler removes.
+   */
   private async end(session: Session, reason: 'deleted' | 'expired' | 'shutdown'): Promise<void> {
     if (session.state === 'closing') return;
     session.state = 'closing';
+    const { runtime } = this.options;
     try {
-      await session.sandbox.destroy();
+      if (reason === 'shutdown' || runtime.stop === undefined) {
+        await session.sandbox.destroy();
+      } else {
+        try {
+          await runtime.stop(session.sandbox.id);
+        } catch {
+          await session.sandbox.destroy(); // Could not stop it: remove it before answering.
+        }
+        this.removeBehind(session.sandbox);
+      }
     } finally {
       this.sessions.delete(session.id);
       this.options.journal?.forget(session.id);
@@ -266,6 +303,21 @@ export class SessionManager {
         'session ended',
       );
     }
+  }
+
+  /** Destroys a container in the background; close() waits for every one still running. */
+  private removeBehind(sandbox: Sandbox): void {
+    if (this.removals.has(sandbox.id)) return;
+    const removal = sandbox
+      .destroy()
+      .catch((error: unknown) => {
+        this.options.log.warn(
+          { err: error, containerId: sandbox.id },
+          'container removal failed; the reconciler will retry',
+        );
+      })
+      .finally(() => this.removals.delete(sandbox.id));
+    this.removals.set(sandbox.id, removal);
   }
 
   private checkTtl(ttlSeconds: number): number {

@@ -16,6 +16,7 @@ import { RuntimeMonitor } from '../runtime/runtime-monitor.js';
 import type { SandboxRuntime } from '../runtime/sandbox-runtime.js';
 import { systemClock, type Clock } from '../sessions/clock.js';
 import { SessionManager } from '../sessions/session-manager.js';
+import { ContainerReconciler } from './container-reconciler.js';
 import { planLeftovers } from './session-readoption.js';
 import { WorkerRegistration } from './worker-registration.js';
 import { closeWithGrace, listenAt } from '../http/server-lifecycle.js';
@@ -46,6 +47,8 @@ export class Worker {
     private readonly runtime: SandboxRuntime,
     readonly log: Logger,
     private readonly monitor: RuntimeMonitor,
+    readonly reconciler: ContainerReconciler,
+    private readonly progress: (line: string) => void,
     /** Distributed mode only. */
     private readonly registration?: WorkerRegistration,
     private readonly store?: RedisStore,
@@ -57,12 +60,27 @@ export class Worker {
   }
 
   /**
-   * Checks the engine, removes what an earlier run of this worker id left behind, warms the pool
-   * and builds the app. Call `listen()` next.
+   * Checks the engine, removes what an earlier run of this worker id left behind and builds the
+   * app; starts no container. Call `listen()` next: it binds, then warms the pool.
    */
   static async create(config: WorkerConfig, deps: WorkerDependencies = {}): Promise<Worker> {
-    checkBind(config);
     const log = deps.log ?? pino({ level: config.logLevel }).child({ workerId: config.workerId });
+    const store = config.redisUrl ? new RedisStore({ url: config.redisUrl, log }) : undefined;
+    try {
+      return await Worker.assemble(config, deps, log, store);
+    } catch (error) {
+      await store?.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private static async assemble(
+    config: WorkerConfig,
+    deps: WorkerDependencies,
+    log: Logger,
+    store: RedisStore | undefined,
+  ): Promise<Worker> {
+    checkBind(config);
     const progress = deps.onProgress ?? ((line: string) => log.info(line));
     const runtime =
       deps.runtime ??
@@ -82,7 +100,6 @@ export class Worker {
     const labels = Worker.labelsFor(config.workerId);
 
     const clock = deps.clock ?? systemClock;
-    const store = config.redisUrl ? new RedisStore({ url: config.redisUrl, log }) : undefined;
     const leftovers = await runtime.list(labels);
     const plan = await planLeftovers(store, runtime, config.workerId, leftovers, clock.now(), log);
     if (plan.remove.length > 0) {
@@ -113,6 +130,8 @@ export class Worker {
     // The gauges are read at scrape time, after the pool and sessions below exist.
     const metrics: WorkerMetrics = new WorkerMetrics({
       poolIdle: (): number => pool.idleCount,
+      poolTarget: (): number => pool.targetSize,
+      poolWaiting: (): number => pool.waitingCount,
       activeSessions: (): number => sessions.activeCount,
     });
     const monitor: RuntimeMonitor = new RuntimeMonitor({
@@ -128,8 +147,12 @@ export class Worker {
       runtime,
       labels,
       size: config.poolSize,
+      min: config.poolMin,
+      max: config.poolMax,
+      shrinkAfterMs: config.poolShrinkAfterMs,
       refillConcurrency: config.poolRefillConcurrency,
       checkIntervalMs: config.poolCheckIntervalMs,
+      clock,
       log,
       metrics,
     });
@@ -179,19 +202,18 @@ export class Worker {
       metrics,
     });
 
-    const warmStart = performance.now();
-    progress(`warming pool with ${config.poolSize} container(s) from ${config.image}...`);
-    await pool.warm((ready, total) => progress(`container ${ready}/${total} ready`));
-    const seconds = ((performance.now() - warmStart) / 1000).toFixed(1);
-    if (pool.idleCount < config.poolSize) {
-      progress(
-        `pool has ${pool.idleCount}/${config.poolSize} containers after ${seconds} s (${pool.lastError ?? 'unknown error'}); retrying in the background`,
-      );
-    } else {
-      progress(`pool ready: ${pool.idleCount} container(s) in ${seconds} s`);
-    }
-    sessions.start();
-    monitor.start();
+    const reconciler = new ContainerReconciler({
+      runtime,
+      workerId: config.workerId,
+      labels,
+      owned: () => [...pool.idleIds(), ...sessions.ownedContainerIds()],
+      intervalMs: config.reconcileIntervalMs,
+      graceMs: config.orphanGraceMs,
+      clock,
+      log,
+      metrics,
+      ...(store ? { registry: store, deadWorkerGraceMs: config.deadWorkerGraceMs } : {}),
+    });
 
     const startedAt = Date.now();
     const health = async (): Promise<HealthReport> => {
@@ -200,7 +222,11 @@ export class Worker {
         pool_size: pool.idleCount,
         pool_target: pool.targetSize,
         pool_starting: pool.startingCount,
+        pool_waiting: pool.waitingCount,
+        pool_hits: pool.hits,
+        pool_misses: pool.misses,
         pool_min: config.poolMin,
+        pool_max: config.poolMax,
         active_sessions: sessions.activeCount,
         max_sessions: config.maxSessions,
         version: VERSION,
@@ -235,12 +261,42 @@ export class Worker {
       apiKey: config.apiKey,
       uploadLimitBytes: config.uploadLimitBytes,
     });
-    return new Worker(config, app, sessions, pool, runtime, log, monitor, registration, store);
+    return new Worker(
+      config,
+      app,
+      sessions,
+      pool,
+      runtime,
+      log,
+      monitor,
+      reconciler,
+      progress,
+      registration,
+      store,
+    );
   }
 
-  /** Starts listening; resolves to the URL clients use. */
+  /**
+   * Binds first, then warms the pool, so a worker that cannot bind (the port is taken) never
+   * starts a container; on any failure here everything started is removed before the error
+   * propagates. Resolves to the URL clients use. Creates that arrive while the pool warms wait
+   * for a container.
+   */
   async listen(): Promise<string> {
-    const url = (await listenAt(this.app, this.config.host, this.config.port)).origin;
+    let url: string;
+    try {
+      url = (await listenAt(this.app, this.config.host, this.config.port)).origin;
+    } catch (error) {
+      await this.close().catch(() => undefined);
+      throw error;
+    }
+    try {
+      await this.warm();
+    } catch (error) {
+      await this.close().catch(() => undefined);
+      throw error;
+    }
+    if (this.state !== 'starting') throw new Error('the worker was closed while it started');
     this.state = 'running';
     // A wildcard address is no address to reach: name the host instead (or --advertise-url).
     const reachable = ['0.0.0.0', '::'].includes(this.config.host)
@@ -250,13 +306,32 @@ export class Worker {
     return url;
   }
 
+  private async warm(): Promise<void> {
+    const { config, pool, progress } = this;
+    const warmStart = performance.now();
+    progress(`warming pool with ${pool.targetSize} container(s) from ${config.image}...`);
+    this.sessions.start();
+    this.monitor.start();
+    await pool.warm((ready, total) => progress(`container ${ready}/${total} ready`));
+    const seconds = ((performance.now() - warmStart) / 1000).toFixed(1);
+    if (pool.idleCount < pool.targetSize) {
+      progress(
+        `pool has ${pool.idleCount}/${pool.targetSize} containers after ${seconds} s (${pool.lastError ?? 'unknown error'}); retrying in the background`,
+      );
+    } else {
+      progress(`pool ready: ${pool.idleCount} container(s) in ${seconds} s`);
+    }
+    this.reconciler.start();
+  }
+
   /** Stops taking requests, then destroys every session and pooled container. Safe to call twice. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.state = 'closing';
       await this.registration?.stop(); // Coordinators stop sending sessions here first.
       await closeWithGrace(this.app);
-      this.monitor.stop();
+      await this.monitor.stop();
+      await this.reconciler.stop();
       await this.sessions.close();
       await this.pool.close();
       await this.runtime.close();

@@ -25,3 +25,15 @@ export async function removeContainer(container: Docker.Container): Promise<void
     throw translateDockerError(error, 'removing a sandbox');
   }
 }
+
+/** Kills every process of the container (SIGKILL); no error when it is already stopped or gone. */
+export async function killContainer(container: Docker.Container): Promise<void> {
+  try {
+    await container.kill({ signal: 'SIGKILL' });
+  } catch (error) {
+    const status = (error as { statusCode?: number }).statusCode;
+    // 404: gone; 409: not running.
+    if (status === 404 || status === 409) return;
+    throw translateDockerError(error, 'stopping a sandbox');
+  }
+}

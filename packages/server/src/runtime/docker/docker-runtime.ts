@@ -7,8 +7,9 @@ import type {
   SandboxSpec,
   SandboxSummary,
 } from '../sandbox-runtime.js';
+import { SANDBOX_HOME, SANDBOX_HOSTNAME, SANDBOX_TMP } from '../sandbox-layout.js';
 import { DockerAgentSandbox } from './docker-agent-sandbox.js';
-import { removeContainer } from './docker-container.js';
+import { killContainer, removeContainer } from './docker-container.js';
 import { DockerSandbox } from './docker-sandbox.js';
 import { translateDockerError } from './docker-errors.js';
 
@@ -46,7 +47,6 @@ export const AGENT_IMAGE_LABEL = 'sandpool.agent';
 /** Image labels are re-read this often, so a rebuilt image is noticed without a restart. */
 const IMAGE_LABEL_TTL_MS = 30_000;
 
-const HOME = '/home/sandboxuser';
 const MiB = 1024 * 1024;
 
 /** The Docker Engine API adapter of the runtime interface: the only place that speaks Docker. */
@@ -85,14 +85,19 @@ export class DockerRuntime implements SandboxRuntime {
             }
           : { Cmd: ['sleep', 'infinity'] }),
         User: '1000:1000',
-        WorkingDir: HOME,
+        WorkingDir: SANDBOX_HOME,
+        Hostname: SANDBOX_HOSTNAME,
         Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
         Labels: spec.labels,
-        NetworkDisabled: limits.network === 'none',
+        // Not NetworkDisabled: with it the engine mounts no /etc/hosts and `localhost` does not
+        // resolve. Network mode `none` alone leaves only the loopback interface.
         StopTimeout: 1,
         HostConfig: {
           ...(limits.ociRuntime ? { Runtime: limits.ociRuntime } : {}),
           NetworkMode: limits.network,
+          // The engine writes localhost and ip6-localhost; without a network it adds no line
+          // for the hostname, so name it here (on a real network the engine maps it itself).
+          ...(limits.network === 'none' ? { ExtraHosts: [`${SANDBOX_HOSTNAME}:127.0.1.1`] } : {}),
           CapDrop: ['ALL'],
           Privileged: false,
           SecurityOpt: ['no-new-privileges:true'],
@@ -102,8 +107,11 @@ export class DockerRuntime implements SandboxRuntime {
           PidsLimit: limits.pidsLimit,
           ReadonlyRootfs: true,
           Tmpfs: {
-            [HOME]: `rw,nosuid,nodev,size=${limits.homeSizeMb}m,uid=1000,gid=1000,mode=0755`,
-            '/tmp': `rw,nosuid,nodev,size=${limits.tmpSizeMb}m,mode=1777`,
+            // `exec`: the engine mounts tmpfs noexec by default, and scripts, venvs and
+            // compiled programs in the home are the everyday work of a sandbox. nosuid and
+            // nodev stay.
+            [SANDBOX_HOME]: `rw,exec,nosuid,nodev,size=${limits.homeSizeMb}m,uid=1000,gid=1000,mode=0755`,
+            [SANDBOX_TMP]: `rw,exec,nosuid,nodev,size=${limits.tmpSizeMb}m,mode=1777`,
           },
           Init: true,
           // The agent's stdout is the protocol: logging it would copy every byte once more.
@@ -181,6 +189,10 @@ export class DockerRuntime implements SandboxRuntime {
 
   async remove(id: string): Promise<void> {
     await removeContainer(this.docker.getContainer(id));
+  }
+
+  async stop(id: string): Promise<void> {
+    await killContainer(this.docker.getContainer(id));
   }
 
   async ping(): Promise<void> {
