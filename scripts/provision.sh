@@ -2,11 +2,12 @@
 # Makes sure a Docker engine answers and the sandbox image exists; safe to run again and again.
 # Used by `npm run up`, by .ci/run and by humans. Expects `npm ci && npm run build` to have run.
 #
-#   bash scripts/provision.sh [--redis] [--gvisor] [--compose] [--force-image]
+#   bash scripts/provision.sh [--redis] [--gvisor] [--compose] [--hey] [--force-image]
 #
 #   --redis        also install redis-server (Debian package; not started: tests start their own)
 #   --gvisor       also install runsc (Debian package) and register it with the engine as "runsc"
 #   --compose      also install docker-compose (Debian package), to check deploy/docker-compose.yml
+#   --hey          also install hey (Debian package), the seed's HTTP load tester (`npm run bench`)
 #   --force-image  rebuild the sandbox image even when it is up to date
 #
 # With no engine answering, on Debian as root it installs docker.io and starts dockerd in the
@@ -28,15 +29,17 @@ die() {
 with_redis=0
 with_gvisor=0
 with_compose=0
+with_hey=0
 image_args=()
 for arg in "$@"; do
   case $arg in
     --redis) with_redis=1 ;;
     --gvisor) with_gvisor=1 ;;
     --compose) with_compose=1 ;;
+    --hey) with_hey=1 ;;
     --force-image) image_args+=(--force) ;;
     -h | --help)
-      sed -n '2,13s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+      sed -n '2,14s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
       exit 0
       ;;
     *) die "unknown option $arg (see --help)" ;;
@@ -277,6 +280,15 @@ main() {
       say "docker-compose installed"
     else
       say "warning: docker-compose is missing (Debian: apt-get install docker-compose); its test will skip"
+    fi
+  fi
+
+  if ((with_hey == 1)) && ! command -v hey >/dev/null 2>&1; then
+    if is_debian_root; then
+      apt_install hey
+      say "hey installed"
+    else
+      say "warning: hey is missing (Debian: apt-get install hey); the bench skips the seed's load test"
     fi
   fi
 

@@ -170,13 +170,7 @@ export class SandboxPool {
     this.options.metrics.poolMisses.inc();
     if (this.retryTimer !== undefined && this.failures >= FAIL_WAITERS_AFTER) {
       // Starts keep failing and the pool is backing off: say so now rather than after the pause.
-      return Promise.reject(
-        new SandpoolError(
-          'runtime_unavailable',
-          `No sandbox can be started right now (${this.lastError ?? 'unknown error'}); retry shortly.`,
-          5,
-        ),
-      );
+      return Promise.reject(this.cannotStart());
     }
     const waiting = new Promise<PoolClaim>((resolve, reject) =>
       this.waiters.push({ resolve, reject }),
@@ -259,14 +253,24 @@ export class SandboxPool {
         { err: error, failures: this.failures },
         'could not start a pool container',
       );
-      // The claim this start was for hears why; after several failures in a row, all of them.
-      const failed =
-        this.failures >= FAIL_WAITERS_AFTER ? this.waiters.splice(0) : this.waiters.splice(0, 1);
-      for (const waiter of failed) waiter.reject(error);
+      // One failed start (a slow agent on a loaded host) is retried for the waiting claims after
+      // a short pause; once starts keep failing, every waiting claim hears why.
+      if (this.failures >= FAIL_WAITERS_AFTER) {
+        for (const waiter of this.waiters.splice(0)) waiter.reject(this.cannotStart());
+      }
       return false;
     } finally {
       this.starting--;
     }
+  }
+
+  /** What a waiting claim hears when starts keep failing: the engine's trouble, not the client's. */
+  private cannotStart(): SandpoolError {
+    return new SandpoolError(
+      'runtime_unavailable',
+      `No sandbox can be started right now (${this.lastError ?? 'unknown error'}); retry shortly.`,
+      5,
+    );
   }
 
   private async timedCreate(): Promise<Sandbox> {
