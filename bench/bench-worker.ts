@@ -10,7 +10,8 @@ export interface BenchWorkerOptions {
   port: number;
   workerId: string;
   poolSize: number;
-  maxSessions: number;
+  /** Unset: the worker's default, sized from the host. */
+  maxSessions?: number;
 }
 
 /**
@@ -37,7 +38,9 @@ export class BenchWorker {
         SANDPOOL_PORT: String(options.port),
         SANDPOOL_WORKER_ID: options.workerId,
         SANDPOOL_POOL_SIZE: String(options.poolSize),
-        SANDPOOL_MAX_SESSIONS: String(options.maxSessions),
+        ...(options.maxSessions === undefined
+          ? {}
+          : { SANDPOOL_MAX_SESSIONS: String(options.maxSessions) }),
         SANDPOOL_LOG_LEVEL: 'warn',
       },
       stdio: ['ignore', 'ignore', 'inherit'],

@@ -169,7 +169,9 @@ describe('the reconciler', () => {
     );
     // The pooled container and the session's are still there and work.
     assert.equal((await exec(w.url, id, { command: 'echo alive' })).stdout, 'alive\n');
-    assert.equal((await call<{ pool_size: number }>(w.url, 'GET', '/health')).body.pool_size, 1);
+    await until(
+      async () => (await call<{ pool_size: number }>(w.url, 'GET', '/health')).body.pool_size === 1,
+    );
     const metrics = await (await fetch(`${w.url}/metrics`)).text();
     assert.match(metrics, /^sandpool_orphans_removed_total [1-9]/m);
   });

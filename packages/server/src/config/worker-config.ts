@@ -364,6 +364,8 @@ export function validateWorkerConfig(c: WorkerConfig): void {
   const problems = listenProblems(c);
   if (c.poolMin > c.poolMax)
     problems.push(`--pool-min (${c.poolMin}) exceeds --pool-max (${c.poolMax})`);
+  if (c.poolMin > c.poolSize)
+    problems.push(`--pool-min (${c.poolMin}) exceeds --pool-size (${c.poolSize})`);
   if (c.poolSize > c.poolMax)
     problems.push(`--pool-size (${c.poolSize}) exceeds --pool-max (${c.poolMax})`);
   if (c.poolRefillConcurrency < 1) problems.push('--pool-refill-concurrency must be at least 1');

@@ -181,7 +181,10 @@ export class SessionRouter {
     return lists.flat();
   }
 
-  /** Writes the new mapping (SET NX); undoes the session on the worker when that fails. */
+  /**
+   * Checks the worker's answer names a session. The worker wrote the session → worker mapping
+   * itself before answering; the coordinator only reads it.
+   */
   private async remember(
     workerId: string,
     url: string,
@@ -194,25 +197,13 @@ export class SessionRouter {
     } catch {
       return false;
     }
-    const undo = () =>
-      this.options.proxy
+    const route = await this.options.store.sessionRoute(sessionId).catch(() => undefined);
+    if (route !== undefined && route.workerId !== workerId) {
+      // The id maps to another worker (it cannot, the worker claims it NX): give this one up.
+      await this.options.proxy
         .send({ url: `${url}/v1/sessions/${sessionId}`, method: 'DELETE', headers })
         .then((response) => response.resume())
         .catch(() => undefined);
-    let claimed: boolean;
-    try {
-      claimed = await this.options.store.claimSession(
-        sessionId,
-        workerId,
-        this.mappingTtlMs(answer.body) ?? 3_600_000,
-      );
-    } catch (error) {
-      await undo(); // A session nobody can route to would only hold a container.
-      throw error;
-    }
-    if (!claimed) {
-      // Two workers picked the same 128-bit id: practically never; give the id up, try again.
-      await undo();
       return false;
     }
     this.options.metrics.sessionsCreated.inc({ worker: workerId });

@@ -61,6 +61,8 @@ export class SandboxPool {
   private readonly waiters: Waiter[] = [];
   private readonly target: ElasticTarget;
   private starting = 0;
+  /** When each start in flight began (clock time), oldest first. */
+  private readonly startBegan: number[] = [];
   private failures = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly check: PeriodicTask;
@@ -76,7 +78,8 @@ export class SandboxPool {
     this.target = new ElasticTarget(
       {
         base: options.size,
-        min: options.min ?? 0,
+        // The floor is for a shrinking target; it never lifts the base above --pool-size.
+        min: Math.min(options.min ?? 0, options.size),
         max: Math.max(options.max ?? options.size, options.size),
         shrinkAfterMs: options.shrinkAfterMs ?? 60_000,
       },
@@ -120,6 +123,14 @@ export class SandboxPool {
   /** Every container the pool holds right now (idle ones), for the reconciler. */
   idleIds(): string[] {
     return this.idle.map((s) => s.id);
+  }
+
+  /**
+   * When the oldest start in flight began, or undefined when none is: a container the engine
+   * lists after that moment may be one the pool does not know the id of yet.
+   */
+  oldestStartBegan(): number | undefined {
+    return this.startBegan[0];
   }
 
   /**
@@ -234,6 +245,8 @@ export class SandboxPool {
 
   private async startOne(): Promise<boolean> {
     this.starting++;
+    const began = this.options.clock.now();
+    this.startBegan.push(began);
     try {
       const sandbox = await this.timedCreate();
       if (this.state === 'closing' || this.state === 'closed') {
@@ -261,6 +274,7 @@ export class SandboxPool {
       return false;
     } finally {
       this.starting--;
+      this.startBegan.splice(this.startBegan.indexOf(began), 1);
     }
   }
 

@@ -247,6 +247,55 @@ export class RedisStore {
     );
   }
 
+  /**
+   * A worker's new session: its re-adoption record and its mapping (SET NX) in one transaction.
+   * False when another session holds the id (the record is then not written).
+   */
+  async recordNewSession(
+    workerId: string,
+    sessionId: string,
+    record: SessionRecord,
+    nowMs: number,
+  ): Promise<boolean> {
+    const ttlMs = Math.max(record.expires_at - nowMs, 1000) + SESSION_MAPPING_GRACE_MS;
+    const claimed = await this.run('session mapping', () =>
+      this.redis.set(`${PREFIX}session:${sessionId}`, workerId, 'PX', ttlMs, 'NX'),
+    );
+    if (claimed !== 'OK') return false;
+    await this.recordWorkerSession(workerId, sessionId, record);
+    return true;
+  }
+
+  /** A session's new expiry: its record, and its mapping if it still exists (never re-created). */
+  async renewSession(
+    workerId: string,
+    sessionId: string,
+    record: SessionRecord,
+    nowMs: number,
+  ): Promise<void> {
+    const ttlMs = Math.max(record.expires_at - nowMs, 1000) + SESSION_MAPPING_GRACE_MS;
+    await this.run('session record', () =>
+      this.redis
+        .multi()
+        .hset(`${PREFIX}worker-sessions:${workerId}`, sessionId, JSON.stringify(record))
+        .set(`${PREFIX}session:${sessionId}`, workerId, 'PX', ttlMs, 'XX')
+        .exec()
+        .then(checkMulti),
+    );
+  }
+
+  /** A session that ended: its record and its mapping go. */
+  async endSession(workerId: string, sessionId: string): Promise<void> {
+    await this.run('session removal', () =>
+      this.redis
+        .multi()
+        .hdel(`${PREFIX}worker-sessions:${workerId}`, sessionId)
+        .del(`${PREFIX}session:${sessionId}`)
+        .exec()
+        .then(checkMulti),
+    );
+  }
+
   async forgetWorkerSessions(workerId: string, sessionIds: string[]): Promise<void> {
     if (sessionIds.length === 0) return;
     await this.run('session record', () =>

@@ -53,11 +53,24 @@ export interface SessionManagerOptions {
   refuseNew?: () => SandpoolError | undefined;
 }
 
-/** Where sessions are recorded so a worker restarted with the same id can take them back. */
+/**
+ * Where sessions are recorded so coordinators can route to them and a worker restarted with the
+ * same id can take them back.
+ */
 export interface SessionJournal {
+  /**
+   * Records a new session and maps its id to this worker, before the create is answered (a
+   * coordinator routes the very next request by it). Resolves false when the id is taken.
+   */
+  claim(session: Session): Promise<boolean>;
+  /** The session's expiry changed; written in the background. */
   record(session: Session): void;
+  /** The session ended; written in the background. */
   forget(sessionId: string): void;
 }
+
+/** Tries at claiming a fresh id before giving up (a clash of 128-bit ids is practically never). */
+const ID_CLAIM_ATTEMPTS = 3;
 
 /** A session found alive after a restart, with a handle on its container. */
 export interface AdoptedSession {
@@ -77,6 +90,8 @@ export class SessionManager {
   private readonly sessions = new Map<string, Session>();
   private readonly lost = new Map<string, { reason: string; until: number }>();
   private creating = 0;
+  /** Containers handed to a create that has not registered its session yet. */
+  private readonly handedOver = new Set<string>();
   private readonly reaper: PeriodicTask;
   /** Removals still running behind answered DELETEs: containers already stopped. */
   private readonly removals = new Map<string, Promise<void>>();
@@ -102,7 +117,7 @@ export class SessionManager {
 
   /** Containers this manager still answers for: live sessions' and those being removed. */
   ownedContainerIds(): Set<string> {
-    const ids = new Set<string>(this.removals.keys());
+    const ids = new Set<string>([...this.removals.keys(), ...this.handedOver]);
     for (const session of this.sessions.values()) ids.add(session.sandbox.id);
     return ids;
   }
@@ -135,6 +150,22 @@ export class SessionManager {
     } finally {
       this.creating--;
     }
+    this.handedOver.add(sandbox.id);
+    try {
+      return await this.register(id, sandbox, input, ttlSeconds, stop);
+    } finally {
+      this.handedOver.delete(sandbox.id);
+    }
+  }
+
+  private async register(
+    id: string,
+    sandbox: Sandbox,
+    input: CreateSessionInput,
+    ttlSeconds: number,
+    stop: () => void,
+  ): Promise<Session> {
+    const { options } = this;
     if (this.closed) {
       await sandbox.destroy().catch(() => undefined);
       throw new SandpoolError(
@@ -144,7 +175,7 @@ export class SessionManager {
       );
     }
     const now = options.clock.now();
-    const session: Session = {
+    let session: Session = {
       id,
       sandbox,
       createdAt: now,
@@ -153,12 +184,33 @@ export class SessionManager {
       metadata: input.metadata ?? {},
       state: 'active',
     };
-    this.sessions.set(id, session);
-    options.journal?.record(session);
+    if (options.journal) {
+      try {
+        session = await this.claimId(session, options.journal);
+      } catch (error) {
+        await sandbox.destroy().catch(() => undefined);
+        throw error;
+      }
+    }
+    this.sessions.set(session.id, session);
     options.metrics.sessionsCreated.inc();
     stop();
-    options.log.info({ sessionId: id, containerId: sandbox.id }, 'session created');
+    options.log.info({ sessionId: session.id, containerId: sandbox.id }, 'session created');
     return session;
+  }
+
+  /** Maps the session's id to this worker; a taken id is replaced by a fresh one. */
+  private async claimId(session: Session, journal: SessionJournal): Promise<Session> {
+    let candidate = session;
+    for (let attempt = 0; attempt < ID_CLAIM_ATTEMPTS; attempt++) {
+      if (await journal.claim(candidate)) return candidate;
+      candidate = { ...candidate, id: newSessionId() };
+    }
+    throw new SandpoolError(
+      'runtime_unavailable',
+      'Could not register a new session id in Redis; retry.',
+      1,
+    );
   }
 
   /** The live session, or `session_not_found` / `session_lost`. */

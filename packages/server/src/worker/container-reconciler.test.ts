@@ -55,6 +55,32 @@ test('removes unowned containers of this worker only after the grace, never owne
   assert.ok(!runtime.boxes.has(starting));
 });
 
+test('a container listed while a start is in flight waits until that start is over', async () => {
+  const runtime = new MemoryRuntime();
+  const clock = new ManualClock(0);
+  let startBegan: number | undefined = 0; // a start began at 0 and is still running
+  const reconciler = new ContainerReconciler({
+    runtime,
+    workerId: 'w1',
+    labels: mine,
+    owned: () => [],
+    oldestStartBegan: () => startBegan,
+    intervalMs: 1000,
+    graceMs: 1000,
+    clock,
+    log,
+    metrics: { orphansRemoved: counter() } as never,
+  });
+  clock.advance(500);
+  const appeared = runtime.leak(mine); // could be the container of that start
+  await reconciler.runOnce();
+  clock.advance(5000);
+  assert.equal(await reconciler.runOnce(), 0, 'kept while the start it may belong to runs');
+  startBegan = 5000; // that start ended; another began later
+  assert.equal(await reconciler.runOnce(), 1);
+  assert.ok(!runtime.boxes.has(appeared));
+});
+
 test('a failed removal is retried in a later round', async () => {
   const runtime = new MemoryRuntime();
   const clock = new ManualClock();

@@ -12,6 +12,11 @@ export interface ContainerReconcilerOptions {
   labels: SandboxLabels;
   /** Ids of the containers the worker answers for now: pooled, sessions', being removed. */
   owned: () => Iterable<string>;
+  /**
+   * When the oldest container start in flight began (undefined: none in flight). A container
+   * first seen after that may be the one being started, whose id nobody knows yet: it waits.
+   */
+  oldestStartBegan?: () => number | undefined;
   intervalMs: number;
   /**
    * A container must be unowned for this long before it is removed: a container the pool is still
@@ -70,12 +75,18 @@ export class ContainerReconciler {
     const now = clock.now();
     const seen = new Set<string>();
     const orphans: string[] = [];
+    const startBegan = this.options.oldestStartBegan?.();
     for (const container of listed) {
       if (owned.has(container.id)) continue;
       seen.add(container.id);
       const since = this.suspects.get(container.id);
       if (since === undefined) this.suspects.set(container.id, now);
-      else if (now - since >= this.options.graceMs) orphans.push(container.id);
+      else if (
+        now - since >= this.options.graceMs &&
+        (startBegan === undefined || startBegan > since)
+      ) {
+        orphans.push(container.id);
+      }
     }
     for (const id of this.suspects.keys()) if (!seen.has(id)) this.suspects.delete(id);
     // Owned may have changed while we listed: ask again right before removing.

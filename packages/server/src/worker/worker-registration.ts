@@ -70,22 +70,34 @@ export class WorkerRegistration {
     return this.refusal() === undefined;
   }
 
-  /** Records sessions as they change; the writes run in the background. */
+  /**
+   * Records sessions and their id → worker mapping as they change: the worker that owns a session
+   * writes where it lives (coordinators only read it). A new session is written before its create
+   * is answered; later changes run in the background.
+   */
   readonly journal: SessionJournal = {
+    claim: async (session: Session) => {
+      const claimed = await this.options.store.recordNewSession(
+        this.options.workerId,
+        session.id,
+        recordOf(session),
+        this.options.clock.now(),
+      );
+      this.nudge();
+      return claimed;
+    },
     record: (session: Session) =>
       this.track(
-        this.options.store.recordWorkerSession(
+        this.options.store.renewSession(
           this.options.workerId,
           session.id,
           recordOf(session),
+          this.options.clock.now(),
         ),
         session.id,
       ),
     forget: (sessionId: string) =>
-      this.track(
-        this.options.store.forgetWorkerSessions(this.options.workerId, [sessionId]),
-        sessionId,
-      ),
+      this.track(this.options.store.endSession(this.options.workerId, sessionId), sessionId),
   };
 
   /** Publishes the load now instead of at the next tick (a session came or went). */

@@ -207,6 +207,7 @@ export class Worker {
       workerId: config.workerId,
       labels,
       owned: () => [...pool.idleIds(), ...sessions.ownedContainerIds()],
+      oldestStartBegan: () => pool.oldestStartBegan(),
       intervalMs: config.reconcileIntervalMs,
       graceMs: config.orphanGraceMs,
       clock,
