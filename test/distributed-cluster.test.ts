@@ -59,6 +59,8 @@ describe('distributed mode: coordinators, Redis and three workers', () => {
       '0',
       '--pool-size',
       '1',
+      '--pool-max', // a fixed pool: the leak check below counts one warm container per worker
+      '1',
       '--max-sessions',
       String(MAX_SESSIONS),
       '--worker-id',
