@@ -41,8 +41,10 @@ export class DockerEngine {
       Cmd: ['sleep', 'infinity'],
       User: '1000:1000',
       Labels: labels,
-      NetworkDisabled: true,
-      HostConfig: sandboxHostConfig(),
+      // As a sandbox is: network mode none with an /etc/hosts (not NetworkDisabled, which mounts
+      // none), so the baseline pays for the same network namespace a session does.
+      Hostname: 'sandbox',
+      HostConfig: { ...sandboxHostConfig(), ExtraHosts: ['sandbox:127.0.1.1'] },
     })) as { Id: string };
     await this.ok('POST', `/containers/${created.Id}/start`);
     return created.Id;
@@ -90,8 +92,8 @@ export function sandboxHostConfig(): Record<string, unknown> {
     PidsLimit: 256,
     ReadonlyRootfs: true,
     Tmpfs: {
-      '/home/sandboxuser': 'rw,nosuid,nodev,size=256m,uid=1000,gid=1000,mode=0755',
-      '/tmp': 'rw,nosuid,nodev,size=64m,mode=1777',
+      '/home/sandboxuser': 'rw,exec,nosuid,nodev,size=256m,uid=1000,gid=1000,mode=0755',
+      '/tmp': 'rw,exec,nosuid,nodev,size=64m,mode=1777',
     },
     Init: true,
     LogConfig: { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '1' } },
@@ -108,8 +110,10 @@ export const DOCKER_RUN_FLAGS = [
   '--cpus=0.5',
   '--pids-limit=256',
   '--read-only',
-  '--tmpfs=/home/sandboxuser:rw,nosuid,nodev,size=256m,uid=1000,gid=1000,mode=0755',
-  '--tmpfs=/tmp:rw,nosuid,nodev,size=64m,mode=1777',
+  '--tmpfs=/home/sandboxuser:rw,exec,nosuid,nodev,size=256m,uid=1000,gid=1000,mode=0755',
+  '--tmpfs=/tmp:rw,exec,nosuid,nodev,size=64m,mode=1777',
+  '--hostname=sandbox',
+  '--add-host=sandbox:127.0.1.1',
   '--init',
   '--user=1000:1000',
 ];
