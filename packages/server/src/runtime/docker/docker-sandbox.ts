@@ -17,6 +17,9 @@ import type {
 import { demuxDockerStream } from './docker-stream-demuxer.js';
 import { translateDockerError } from './docker-errors.js';
 import { isContainerRunning, removeContainer } from './docker-container.js';
+import { errnoFromText, fileErrorFor } from '../agent/agent-errors.js';
+import { DEFAULT_AGENT_LIMITS } from '../agent/agent-connection.js';
+import { tooManyEntries } from '../agent/agent-files.js';
 
 const SANDBOX_USER = '1000:1000';
 const HOME = '/home/sandboxuser';
@@ -161,8 +164,11 @@ export class DockerSandbox implements Sandbox {
   async listFiles(path: string): Promise<FileEntry[]> {
     const script =
       '[ -d "$1" ] || { [ -e "$1" ] && exit 3; exit 2; }; ' +
-      'exec find "$1" -mindepth 1 -maxdepth 1 -printf \'%f\\0%y\\0%s\\0%m\\0%T@\\0\'';
-    const result = await this.run(['/bin/sh', '-c', script, 'sh', path], {}, 16 * 1024 * 1024);
+      'find "$1" -mindepth 1 -maxdepth 1 -printf \'%f\\0%y\\0%s\\0%m\\0%T@\\0\' | head -z -n "$2"';
+    // One entry past the limit is enough to know the listing is too large.
+    const limit = DEFAULT_AGENT_LIMITS.maxListEntries;
+    const fields = String(5 * (limit + 1));
+    const result = await this.run(['/bin/sh', '-c', script, 'sh', path, fields], {}, 16 * 1024 * 1024);
     if (result.exitCode === 2) throw fileNotFound(path);
     if (result.exitCode === 3) {
       throw new SandpoolError(
@@ -171,7 +177,9 @@ export class DockerSandbox implements Sandbox {
       );
     }
     if (result.exitCode !== 0) throw fileOperationError(result.stderr, path);
-    return parseFindOutput(result.stdout);
+    const entries = parseFindOutput(result.stdout);
+    if (entries.length > limit) throw tooManyEntries(path, limit);
+    return entries;
   }
 
   async removeFile(path: string): Promise<void> {
@@ -299,29 +307,11 @@ export function parseFindOutput(output: string): FileEntry[] {
 }
 
 function fileNotFound(path: string): SandpoolError {
-  return new SandpoolError('file_not_found', `No file or directory at ${path} in the sandbox.`);
+  return fileErrorFor('ENOENT', path, '');
 }
 
+/** The tool's last line of stderr names the errno; the shared mapping makes it public. */
 function fileOperationError(stderr: string, path: string): SandpoolError {
   const detail = stderr.trim().split('\n').pop() ?? '';
-  if (/No such file/i.test(detail)) return fileNotFound(path);
-  if (/No space left/i.test(detail)) {
-    return new SandpoolError(
-      'payload_too_large',
-      `The sandbox has no space left for ${path}; remove files or write less.`,
-    );
-  }
-  if (/Is a directory/i.test(detail)) {
-    return new SandpoolError('invalid_path', `${path} is a directory; name a file.`);
-  }
-  if (/Not a directory/i.test(detail)) {
-    return new SandpoolError('invalid_path', `A parent of ${path} is a file, not a directory.`);
-  }
-  if (/Permission denied|Read-only/i.test(detail)) {
-    return new SandpoolError('invalid_path', `The sandbox user may not access ${path}: ${detail}`);
-  }
-  return new SandpoolError(
-    'invalid_request',
-    `File operation on ${path} failed: ${detail || 'unknown error'}`,
-  );
+  return fileErrorFor(errnoFromText(detail), path, detail);
 }
