@@ -77,6 +77,7 @@ export class Worker {
           tmpSizeMb: config.tmpSizeMb,
           ociRuntime: config.ociRuntime,
         },
+        log,
       });
     await runtime.ping();
     const labels = Worker.labelsFor(config.workerId);

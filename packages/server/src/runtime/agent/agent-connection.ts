@@ -35,8 +35,9 @@ export interface AgentLimits {
   maxBytesPerSecond: number;
   /**
    * An incomplete frame spread over more than this many chunks, averaging under
-   * `minAverageChunkBytes`, is a trickle: the agent writes each frame at once, so only code
-   * writing into its channel piece by piece produces one. The connection ends.
+   * `minAverageChunkBytes`, is a trickle: the agent writes each frame (at most 64 KiB and a
+   * header) at once, which arrives in pages of 4 KiB at worst, so only code writing into its
+   * channel piece by piece produces one. The connection ends.
    */
   trickleChunks: number;
   minAverageChunkBytes: number;
@@ -54,17 +55,20 @@ export const DEFAULT_AGENT_LIMITS: AgentLimits = {
   killGraceMs: 5_000,
   maxStrayFramesPerSecond: 5_000,
   maxFramesPerSecond: 50_000,
-  maxChunksPerSecond: 20_000,
+  // An honest agent sends each frame in one write of up to 64 KiB, and a throttled one batches
+  // more into each read, so a low budget costs it little; it caps what a trickle makes dockerd
+  // relay and the worker decode.
+  maxChunksPerSecond: 2_000,
   maxBytesPerSecond: 256 * 1024 * 1024,
   trickleChunks: 64,
-  minAverageChunkBytes: 512,
+  minAverageChunkBytes: 2048,
   uploadChunkBytes: 256 * 1024,
   maxListEntries: 10_000,
 };
 
 /** What every agent channel of one worker may use together. */
 export const DEFAULT_WORKER_CHANNEL_LIMITS = {
-  chunksPerSecond: 60_000,
+  chunksPerSecond: 20_000,
   bytesPerSecond: 1024 * 1024 * 1024,
 };
 
