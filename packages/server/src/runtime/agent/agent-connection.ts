@@ -158,7 +158,8 @@ export class AgentConnection {
       this.budget.take(chunk.length, now),
       this.options.workerBudget?.take(chunk.length, now) ?? 0,
     );
-    for (let i = 0; i < frames.length; i++) waitMs = Math.max(waitMs, this.frameBudget.take(0, now));
+    for (let i = 0; i < frames.length; i++)
+      waitMs = Math.max(waitMs, this.frameBudget.take(0, now));
     if (waitMs === 0) return undefined;
     return new Promise((resolve) => setTimeout(resolve, waitMs));
   }

@@ -44,7 +44,10 @@ export function fileErrorFor(errno: string, path: string, detail: string): Sandp
     case 'EACCES':
     case 'EPERM':
     case 'EROFS':
-      return new SandpoolError('invalid_path', `The sandbox user may not access ${path}: ${detail}`);
+      return new SandpoolError(
+        'invalid_path',
+        `The sandbox user may not access ${path}: ${detail}`,
+      );
     default:
       return new SandpoolError(
         'invalid_request',
