@@ -250,7 +250,7 @@ async function reachAgent(url: string): Promise<string> {
 }
 
 describe('the agent channel is closed to sandbox code', () => {
-  test('under runc: no /proc route to the agent\'s descriptors or memory', async () => {
+  test("under runc: no /proc route to the agent's descriptors or memory", async () => {
     const w = await startWorker({ poolSize: 1 });
     try {
       const reached = await reachAgent(w.url);

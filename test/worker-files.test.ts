@@ -173,7 +173,7 @@ describe('files move in and out as the sandbox user', () => {
     assert.equal(response.status, 200);
     assert.equal(response.headers.get('content-length'), null, 'no length from an earlier stat');
     assert.equal(response.headers.get('transfer-encoding'), 'chunked');
-    const reader = response.body!.getReader();
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
     let received = (await reader.read()).value?.length ?? 0;
     // Held back by the unread response, the agent is far from the end when the file shrinks.
     await exec(w.url, id, { command: 'truncate -s 1000 shrinking.bin' });

@@ -32,7 +32,6 @@ export function agentExec(
     let delivery: Promise<void> = Promise.resolve();
     let sinkError: Error | undefined;
     let graceTimer: NodeJS.Timeout | undefined;
-    let timer: NodeJS.Timeout | undefined;
 
     const cleanup = () => {
       settled = true;
@@ -55,6 +54,10 @@ export function agentExec(
       graceTimer = setTimeout(() => finish(137), killGraceMs);
     };
 
+    const timer = setTimeout(() => {
+      timedOut = true;
+      cancel();
+    }, request.timeoutMs);
     const id = connection.open({
       onFrame: (frame) => {
         if (frame.type === ReplyType.stdout || frame.type === ReplyType.stderr) {
@@ -101,10 +104,6 @@ export function agentExec(
         reject(error);
       },
     });
-    timer = setTimeout(() => {
-      timedOut = true;
-      cancel();
-    }, request.timeoutMs);
     request.signal?.addEventListener('abort', cancel, { once: true });
     void sendExec(connection, id, request).then(
       () => {

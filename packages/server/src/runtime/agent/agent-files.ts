@@ -90,14 +90,14 @@ export async function agentReadFile(
     let unacked = 0;
     let delivery: Promise<void> = Promise.resolve();
     let done = false;
-    const settle = (error?: unknown) => {
+    const settle = (error?: Error) => {
       if (done) return;
       done = true;
       connection.release(id);
       destination.off('close', abandoned);
       destination.off('error', abandoned);
       if (error === undefined) resolve();
-      else reject(error instanceof Error ? error : new Error(String(error)));
+      else reject(error);
     };
     const abandoned = () => {
       if (done) return;
@@ -167,7 +167,7 @@ export async function agentListFiles(
         onFrame: (frame) => {
           if (frame.type === ReplyType.data) {
             const piece = parseJsonArray(frame.payload);
-            raw.push(...(piece as unknown[]));
+            raw.push(...piece);
             if (raw.length > limit) throw new AgentProtocolError('more list entries than asked');
             return;
           }

@@ -118,8 +118,7 @@ export class FrameDecoder {
       }
       if (this.buffered < 4 + length) break;
       // Whole: join once (a single chunk is only sliced), take the frame, keep the rest.
-      const joined =
-        this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
+      const joined = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
       frames.push({
         type: joined.readUInt8(4),
         requestId: joined.readUInt32BE(5),
@@ -135,7 +134,7 @@ export class FrameDecoder {
 
   /** The length field of the next frame, read across chunk boundaries without joining them. */
   private peekLength(): number {
-    const first = this.chunks[0] as Buffer;
+    const first = this.chunks[0];
     if (first.length >= 4) return first.readUInt32BE(0);
     const head = Buffer.alloc(4);
     let filled = 0;

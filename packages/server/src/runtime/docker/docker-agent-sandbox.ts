@@ -141,7 +141,7 @@ export class DockerAgentSandbox implements Sandbox {
           AttachStderr: true,
           Tty: false,
         });
-        const stream = (await exec.start({ hijack: true, stdin: true })) as unknown as Duplex;
+        const stream = await exec.start({ hijack: true, stdin: true });
         if (owner.destroyed) {
           stream.destroy();
           throw new Error('the sandbox was destroyed meanwhile');

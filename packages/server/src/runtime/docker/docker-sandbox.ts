@@ -168,7 +168,11 @@ export class DockerSandbox implements Sandbox {
     // One entry past the limit is enough to know the listing is too large.
     const limit = DEFAULT_AGENT_LIMITS.maxListEntries;
     const fields = String(5 * (limit + 1));
-    const result = await this.run(['/bin/sh', '-c', script, 'sh', path, fields], {}, 16 * 1024 * 1024);
+    const result = await this.run(
+      ['/bin/sh', '-c', script, 'sh', path, fields],
+      {},
+      16 * 1024 * 1024,
+    );
     if (result.exitCode === 2) throw fileNotFound(path);
     if (result.exitCode === 3) {
       throw new SandpoolError(
