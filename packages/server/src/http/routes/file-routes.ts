@@ -99,8 +99,8 @@ export const fileRoutes: FastifyPluginAsyncTypebox<{
     {
       schema: {
         ...schema,
-        summary: 'List a directory',
-        response: { 200: FileList, ...errors },
+        summary: 'List a directory (413 past the listing limit)',
+        response: { 200: FileList, ...errors, ...errorResponses(413) },
       },
     },
     async (request) => ({

@@ -155,7 +155,10 @@ export class DockerSandbox implements Sandbox {
   async readFile(path: string, destination: Writable): Promise<void> {
     const result = await this.run(['cat', '--', path], {
       onStdout: async (chunk) => {
-        if (!destination.write(chunk)) await once(destination, 'drain');
+        // A reader that went away ends the exec (its stream is closed, `cat` stops).
+        if (destination.destroyed) throw new Error(`the download of ${path} was abandoned`);
+        if (!destination.write(chunk))
+          await Promise.race([once(destination, 'drain'), once(destination, 'close')]);
       },
     });
     if (result.exitCode !== 0) throw fileOperationError(result.stderr, path);
@@ -252,10 +255,15 @@ export class DockerSandbox implements Sandbox {
       if (handler) return handler(payload);
       (kind === 'stdout' ? stdout : stderr).append(payload);
       return undefined;
-    }).finally(() => {
-      // The process is gone (for example a full disk ended `cat`): stop feeding it.
-      if (!fed) options.stdin?.destroy();
-    });
+    })
+      .catch((error: unknown) => {
+        duplex.destroy(); // a handler gave up: close the exec's stdio so its process ends
+        throw error;
+      })
+      .finally(() => {
+        // The process is gone (for example a full disk ended `cat`): stop feeding it.
+        if (!fed) options.stdin?.destroy();
+      });
     const [feedResult] = await Promise.allSettled([feeding, reading]);
     if (feedResult.status === 'rejected' && options.stdin?.errored) throw feedResult.reason;
     let exitCode: number;
