@@ -189,30 +189,95 @@ describe('exec and files through the in-sandbox agent', () => {
     assert.equal((await call(w.url, 'DELETE', `/v1/sessions/${bombed}`)).status, 204);
   });
 
-  test('when the agent is killed from inside, the session answers 410 session_lost', async () => {
+  test('sandbox code cannot kill its agent: it is pid 1 of the container', async () => {
+    const hardy = await createSession(w.url);
+    const r = await exec(w.url, hardy, { command: 'kill -9 -1; kill -9 1; echo tried' });
+    assert.match(r.stdout, /tried/);
+    assert.equal((await exec(w.url, hardy, { command: 'echo alive' })).stdout, 'alive\n');
+    assert.equal((await call(w.url, 'DELETE', `/v1/sessions/${hardy}`)).status, 204);
+  });
+
+  test('when the agent dies with its container, the session answers 410 session_lost', async () => {
     const doomed = await createSession(w.url);
-    const killed = await call<{ error: { code: string } }>(
-      w.url,
-      'POST',
-      `/v1/sessions/${doomed}/exec`,
-      {
-        command: 'kill -9 -1; sleep 5',
-        timeout_ms: 30_000,
-      },
-    );
-    assert.equal(killed.status, 410);
-    assert.equal(killed.body.error.code, 'session_lost');
+    const containerId = w.worker.sessions.get(doomed).sandbox.id;
+    await docker('kill', containerId);
     const later = await call<{ error: { code: string } }>(
       w.url,
       'POST',
       `/v1/sessions/${doomed}/exec`,
-      {
-        command: 'echo hi',
-      },
+      { command: 'echo hi' },
     );
     assert.equal(later.status, 410);
+    assert.equal(later.body.error.code, 'session_lost');
     assert.equal((await call(w.url, 'GET', '/health')).status, 200);
     assert.equal((await exec(w.url, session, { command: 'echo fine' })).stdout, 'fine\n');
+  });
+});
+
+/**
+ * Sandbox code runs as the agent's uid. The agent is pid 1 (no docker-init holding the
+ * container's stdio) and non-dumpable, so its descriptors, memory and ptrace are closed to it.
+ */
+const AGENT_REACH = [
+  'import os',
+  'me = os.getpid()',
+  'agent = [p for p in os.listdir("/proc") if p.isdigit() and int(p) != me and b"sandpool_agent" in open("/proc/%s/cmdline" % p, "rb").read()]',
+  'print("agents", agent)',
+  'def tried(what, fn):',
+  '    try:',
+  '        fn()',
+  '        print(what, "OPEN")',
+  '    except OSError as e:',
+  '        print(what, "refused", e.errno)',
+  'for pid in agent:',
+  '    tried("listdir fd", lambda: os.listdir("/proc/%s/fd" % pid))',
+  '    for fd in (0, 1, 2):',
+  '        tried("write fd%d" % fd, lambda: open("/proc/%s/fd/%d" % (pid, fd), "wb").close())',
+  '        tried("read fd%d" % fd, lambda: open("/proc/%s/fd/%d" % (pid, fd), "rb").close())',
+  '    tried("mem", lambda: open("/proc/%s/mem" % pid, "rb").close())',
+  '    tried("environ", lambda: open("/proc/%s/environ" % pid, "rb").read())',
+].join('\n');
+
+/** Runs AGENT_REACH in a fresh session; answers what sandbox code could open of the agent. */
+async function reachAgent(url: string): Promise<string> {
+  const id = await createSession(url);
+  const pid1 = await exec(url, id, { command: 'tr "\\0" " " < /proc/1/cmdline' });
+  assert.match(pid1.stdout, /sandpool_agent\.py/, 'the agent is pid 1 (no docker-init)');
+  const r = await exec(url, id, { argv: ['python3', '-c', AGENT_REACH] });
+  assert.match(r.stdout, /agents \['1'\]/, r.stdout + r.stderr);
+  assert.equal((await call(url, 'DELETE', `/v1/sessions/${id}`)).status, 204);
+  return r.stdout;
+}
+
+describe('the agent channel is closed to sandbox code', () => {
+  test("under runc: no /proc route to the agent's descriptors or memory", async () => {
+    const w = await startWorker({ poolSize: 1 });
+    try {
+      const reached = await reachAgent(w.url);
+      assert.doesNotMatch(reached, /OPEN/, reached);
+      assert.equal(reached.match(/refused/g)?.length, 9, reached);
+    } finally {
+      await w.close();
+    }
+  });
+
+  // gVisor's /proc does not apply the dumpable flag to /proc/<pid>/fd (nor environ): there the
+  // descriptors stay reachable (SECURITY.md, what remains) and the worker's bounds hold alone.
+  test('under runsc (gVisor), when registered: memory closed, descriptors still reachable', async (t) => {
+    const runtimes = await docker('info', '--format', '{{json .Runtimes}}');
+    if (!runtimes.includes('runsc')) {
+      t.skip('runsc is not registered with the engine');
+      return;
+    }
+    const w = await startWorker({ poolSize: 1, ociRuntime: 'runsc' });
+    try {
+      const reached = await reachAgent(w.url);
+      t.diagnostic(reached.replace(/\n/g, '; '));
+      assert.match(reached, /mem refused/, reached);
+      assert.match(reached, /write fd1 OPEN/, 'gVisor closed the fd route: update SECURITY.md');
+    } finally {
+      await w.close();
+    }
   });
 });
 

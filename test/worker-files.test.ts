@@ -130,4 +130,59 @@ describe('files move in and out as the sandbox user', () => {
     assert.equal(await (await fetch(files('keep.txt'))).text(), 'original');
     await exec(w.url, id, { command: 'rm -f /home/sandboxuser/filler' });
   });
+
+  test('a listing too large for one frame comes in pieces; past the limit, a clear error and the session lives', async () => {
+    // 9,000 entries with 120-byte names: about 1.5 MB of listing, over the 1 MiB frame limit
+    // that ended the whole session when the agent answered in one frame.
+    const make = (dir: string, count: number) =>
+      exec(w.url, id, {
+        argv: [
+          'python3',
+          '-c',
+          `import os\nos.makedirs("${dir}", exist_ok=True)\nfor i in range(${count}):\n    open("${dir}/%06d-" % i + "n" * 113, "w").close()`,
+        ],
+      });
+    assert.equal((await make('/tmp/many', 9000)).exit_code, 0);
+    const listed = await call<{ entries: { name: string }[] }>(
+      w.url,
+      'GET',
+      `/v1/sessions/${id}/files/list?path=/tmp/many`,
+    );
+    assert.equal(listed.status, 200);
+    assert.equal(listed.body.entries.length, 9000);
+    assert.equal(listed.body.entries[0]?.name, `000000-${'n'.repeat(113)}`);
+
+    assert.equal((await make('/tmp/many', 10_001)).exit_code, 0);
+    const tooMany = await call<{ error: { code: string; message: string } }>(
+      w.url,
+      'GET',
+      `/v1/sessions/${id}/files/list?path=/tmp/many`,
+    );
+    assert.equal(tooMany.status, 413);
+    assert.equal(tooMany.body.error.code, 'payload_too_large');
+    assert.match(tooMany.body.error.message, /more than 10000 entries.*subdirectory/);
+    assert.equal(
+      (await exec(w.url, id, { command: 'rm -rf /tmp/many; echo alive' })).stdout,
+      'alive\n',
+    );
+  });
+
+  test('a download is sent as read (chunked), so a file that shrinks meanwhile ends cleanly', async () => {
+    await exec(w.url, id, { command: 'head -c 8000000 /dev/zero > shrinking.bin' });
+    const response = await fetch(files('shrinking.bin'));
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('content-length'), null, 'no length from an earlier stat');
+    assert.equal(response.headers.get('transfer-encoding'), 'chunked');
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    let received = (await reader.read()).value?.length ?? 0;
+    // Held back by the unread response, the agent is far from the end when the file shrinks.
+    await exec(w.url, id, { command: 'truncate -s 1000 shrinking.bin' });
+    for (;;) {
+      const { value, done } = await reader.read(); // rejects on a cut response
+      if (done) break;
+      received += value.length;
+    }
+    assert.ok(received < 8_000_000, `received ${received} bytes`);
+    assert.equal((await exec(w.url, id, { command: 'echo next' })).stdout, 'next\n');
+  });
 });

@@ -27,12 +27,13 @@ import struct
 import subprocess
 import sys
 
-VERSION = 1
+VERSION = 2
 HEADER = struct.Struct(">IBI")
 MAX_IN_FRAME = 8 * 1024 * 1024
 CHUNK = 64 * 1024
 WINDOW = 256 * 1024
-MAX_LIST_ENTRIES = 50_000
+MAX_LIST_ENTRIES = 100_000
+LIST_PIECE_BYTES = 64 * 1024
 COMMAND_OOM_SCORE_ADJ = "500"
 
 # worker -> agent
@@ -232,7 +233,8 @@ class Agent:
         elif kind == T_STAT:
             self.stat(rid, json.loads(payload)["path"])
         elif kind == T_LIST:
-            self.list(rid, json.loads(payload)["path"])
+            req = json.loads(payload)
+            self.list(rid, req["path"], min(int(req.get("limit") or 10_000), MAX_LIST_ENTRIES))
         elif kind == T_REMOVE:
             self.remove(rid, json.loads(payload)["path"])
         else:
@@ -370,8 +372,21 @@ class Agent:
             self.discard_writer(writer)
 
     def reap(self):
+        # waitpid(-1): as the container's pid 1 the agent also inherits every orphan, and reaps
+        # it here; its own commands' statuses are recorded on their Popen objects.
+        by_pid = {ex.proc.pid: ex for ex in self.execs.values()}
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            ex = by_pid.get(pid)
+            if ex is not None and ex.proc.returncode is None:
+                ex.proc.returncode = os.waitstatus_to_exitcode(status)
         for ex in list(self.execs.values()):
-            code = ex.proc.poll()
+            code = ex.proc.returncode
             if code is None:
                 continue
             if ex.pipes and not ex.killed:
@@ -486,21 +501,32 @@ class Agent:
             return
         send(R_OK, rid, {"exists": True, "type": file_type(info.st_mode), "size": info.st_size})
 
-    def list(self, rid, path):
+    def list(self, rid, path, limit):
+        """Entries go in pieces of about LIST_PIECE_BYTES (data frames), then ok {count, more}:
+        a large directory never makes a frame over the worker's limit. One entry past `limit`
+        is enough to answer `more`."""
+        piece, piece_bytes, count = [], 0, 0
         try:
             if not stat.S_ISDIR(os.stat(path).st_mode):
                 raise NotADirectoryError(errno.ENOTDIR, "Not a directory")
-            entries = []
             with os.scandir(path) as it:
                 for entry in it:
-                    if len(entries) >= MAX_LIST_ENTRIES:
-                        raise OSError(errno.E2BIG, "more than %d entries" % MAX_LIST_ENTRIES)
                     try:
                         info = entry.stat(follow_symlinks=False)
                     except OSError:
                         continue  # removed while we listed
-                    entries.append([entry.name, file_type(info.st_mode), info.st_size,
-                                    "%o" % stat.S_IMODE(info.st_mode), info.st_mtime])
+                    if count >= limit:
+                        self.send_list_piece(rid, piece)
+                        send(R_OK, rid, {"count": count, "more": True})
+                        return
+                    item = [entry.name, file_type(info.st_mode), info.st_size,
+                            "%o" % stat.S_IMODE(info.st_mode), info.st_mtime]
+                    piece.append(item)
+                    count += 1
+                    piece_bytes += len(entry.name) * 4 + 64  # a bound on its JSON size
+                    if piece_bytes >= LIST_PIECE_BYTES:
+                        self.send_list_piece(rid, piece)
+                        piece, piece_bytes = [], 0
         except NotADirectoryError as exc:
             # A missing parent and a file as the path differ: only the latter is ENOTDIR here.
             code = exc if os.path.exists(path) else FileNotFoundError(errno.ENOENT, "No such file")
@@ -509,7 +535,12 @@ class Agent:
         except OSError as exc:
             send(R_ERROR, rid, error_payload(exc))
             return
-        send(R_OK, rid, {"entries": entries})
+        self.send_list_piece(rid, piece)
+        send(R_OK, rid, {"count": count, "more": False})
+
+    def send_list_piece(self, rid, piece):
+        if piece:
+            send(R_DATA, rid, json.dumps(piece, separators=(",", ":")).encode())
 
     def remove(self, rid, path):
         try:
@@ -529,7 +560,23 @@ class Agent:
         send(R_OK, rid, {})
 
 
+def make_undumpable():
+    """PR_SET_DUMPABLE 0: code running as the same uid can no longer open /proc/<agent>/fd/*
+    (the agent's channel to the worker), read its memory or ptrace it; only a process with
+    CAP_SYS_PTRACE could, and the sandbox has none. Commands the agent starts are dumpable
+    again (execve resets it) and never inherit its descriptors (close_fds)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE) failed")
+    except (OSError, AttributeError) as exc:
+        sys.stderr.write("sandpool-agent: cannot make itself non-dumpable: %s\n" % exc)
+
+
 def main():
+    make_undumpable()
     # The worker is our only reader; a broken stdout means it is gone.
     try:
         Agent().run()

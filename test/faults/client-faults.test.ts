@@ -2,9 +2,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
+import { readdir, readlink } from 'node:fs/promises';
 import { startWorker, type TestWorker } from '../support/worker-harness.js';
 import { call, createSession, exec } from '../support/http.js';
-import { containersOf } from '../support/docker.js';
+import { containersOf, docker } from '../support/docker.js';
+import { DockerAgentSandbox } from '../../packages/server/src/runtime/docker/docker-agent-sandbox.js';
 import { until } from '../support/until.js';
 
 /** Clients that go away midway, flood the worker, or crawl: nothing leaks, nothing hangs. */
@@ -64,16 +66,29 @@ describe('misbehaving clients', () => {
     });
   });
 
-  test('a client that disconnects mid-download leaves no process behind', async () => {
+  test('a client that disconnects mid-download leaves nothing pending in the worker or the agent', async () => {
     await exec(w.url, id, { command: 'head -c 50000000 /dev/zero > ~/big.bin' });
+    const sandbox = w.worker.sessions.get(id).sandbox;
+    assert.ok(sandbox instanceof DockerAgentSandbox, 'the session runs on the agent path');
+    // What the agent (the container's pid 1) holds open, seen from the host.
+    const hostPid = (await docker('inspect', '-f', '{{.State.Pid}}', sandbox.id)).trim();
+    const agentOpens = async () => {
+      const fds = await readdir(`/proc/${hostPid}/fd`);
+      const targets = await Promise.all(
+        fds.map((fd) => readlink(`/proc/${hostPid}/fd/${fd}`).catch(() => '')),
+      );
+      return targets.filter((target) => target.endsWith('/big.bin')).length;
+    };
     const controller = new AbortController();
     const response = await fetch(files('big.bin'), { signal: controller.signal });
     const reader = response.body!.getReader();
     await reader.read();
+    assert.equal(sandbox.inFlight.requests, 1, 'the download is in flight');
+    assert.equal(await agentOpens(), 1, 'the agent reads the file');
     controller.abort();
-    await until(
-      async () => !/cat -- \/home\/sandboxuser\/big\.bin|big\.bin/.test(await processes()),
-    );
+    await until(async () => sandbox.inFlight.requests === 0, 5000, 'the read request released');
+    assert.equal(sandbox.inFlight.watchdog, false, 'the watchdog timer stopped');
+    await until(async () => (await agentOpens()) === 0, 5000, 'the agent closed the file');
     assert.equal((await exec(w.url, id, { command: 'rm ~/big.bin; echo ok' })).stdout, 'ok\n');
   });
 

@@ -120,7 +120,7 @@ export class ExecService {
       );
     } catch (error) {
       if (error instanceof SandpoolError && error.code === 'session_lost') {
-        await this.options.sessions.markLost(sessionId, 'its container is gone');
+        await this.options.sessions.markLost(sessionId, error.message);
       }
       throw error;
     } finally {

@@ -59,7 +59,7 @@ export class FileService {
       return await operation(session.sandbox);
     } catch (error) {
       if (error instanceof SandpoolError && error.code === 'session_lost') {
-        await this.sessions.markLost(sessionId, 'its container is gone');
+        await this.sessions.markLost(sessionId, error.message);
       }
       throw error;
     }

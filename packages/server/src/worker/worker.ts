@@ -95,6 +95,7 @@ export class Worker {
           tmpSizeMb: config.tmpSizeMb,
           ociRuntime: config.ociRuntime,
         },
+        log,
       });
     await runtime.ping();
     const labels = Worker.labelsFor(config.workerId);

@@ -87,7 +87,9 @@ export const fileRoutes: FastifyPluginAsyncTypebox<{
         },
       );
       reply.header('content-type', 'application/octet-stream');
-      if (file.stat.type === 'file') reply.header('content-length', String(file.stat.size));
+      // No Content-Length: the file may change between the stat and the read, so the bytes
+      // go chunked, as read. A read that fails midway aborts the response (no final chunk),
+      // so a client never takes a cut file for a whole one.
       return reply.send(body);
     },
   );
@@ -97,8 +99,8 @@ export const fileRoutes: FastifyPluginAsyncTypebox<{
     {
       schema: {
         ...schema,
-        summary: 'List a directory',
-        response: { 200: FileList, ...errors },
+        summary: 'List a directory (413 past the listing limit)',
+        response: { 200: FileList, ...errors, ...errorResponses(413) },
       },
     },
     async (request) => ({

@@ -318,4 +318,40 @@ describe('agent client bounds what an agent may send', () => {
     }
     await assert.rejects(running, { code: 'session_lost' });
   });
+
+  test('a frame trickled in tiny pieces ends the connection, saying why', async () => {
+    const { encodeFrame, ReplyType } = await import('./agent-protocol.js');
+    const lost: string[] = [];
+    const client = new AgentClient({ send: () => Promise.resolve(), onLost: (r) => lost.push(r) });
+    const frame = encodeFrame(ReplyType.stdout, 7, Buffer.alloc(512 * 1024));
+    for (let offset = 0; offset < frame.length && client.lost === undefined; offset += 64) {
+      await client.receive(frame.subarray(offset, offset + 64));
+    }
+    assert.match(lost[0] ?? '', /trickled in 65 pieces of 64 bytes/);
+  });
+
+  test('an honest large frame in page-sized pieces is taken', async () => {
+    const { encodeFrame, ReplyType } = await import('./agent-protocol.js');
+    const client = new AgentClient({ send: () => Promise.resolve() });
+    const frame = encodeFrame(ReplyType.stdout, 7, Buffer.alloc(1024 * 1024 - 16));
+    for (let offset = 0; offset < frame.length; offset += 4096) {
+      await client.receive(frame.subarray(offset, offset + 4096));
+    }
+    assert.equal(client.lost, undefined);
+  });
+
+  test('chunks over the worker-wide budget pause every connection that shares it', async () => {
+    const { ChannelBudget } = await import('./agent-channel-budget.js');
+    const workerBudget = new ChannelBudget({ chunksPerSecond: 100, bytesPerSecond: 1e12 });
+    const clients = [1, 2].map(
+      () => new AgentClient({ send: () => Promise.resolve(), workerBudget }),
+    );
+    const { encodeFrame, ReplyType } = await import('./agent-protocol.js');
+    const pong = encodeFrame(ReplyType.pong, 0);
+    for (let i = 0; i < 5; i++) assert.equal(clients[0]?.receive(pong), undefined);
+    for (let i = 0; i < 5; i++) assert.equal(clients[1]?.receive(pong), undefined);
+    const pause = clients[1]?.receive(pong);
+    assert.ok(pause instanceof Promise, 'the eleventh chunk of the slice pauses');
+    await pause;
+  });
 });

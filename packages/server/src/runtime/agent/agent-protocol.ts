@@ -82,43 +82,67 @@ export function encodeAck(requestId: number, count: number): Buffer {
 }
 
 /**
- * Cuts a byte stream into frames. A frame larger than `maxFrameBytes` is refused before it is
- * buffered, so a lying length field cannot make the worker allocate.
+ * Cuts a byte stream into frames in time linear in the bytes received: chunks of an incomplete
+ * frame are kept in a list and joined once, when the frame is whole (joining the pending bytes
+ * on every chunk made a frame fed in tiny pieces cost quadratic time). A frame larger than
+ * `maxFrameBytes` is refused before it is buffered, so a lying length field cannot make the
+ * worker allocate. `pendingChunks` lets the caller judge how the incomplete frame arrives.
  */
 export class FrameDecoder {
-  private pending: Buffer = Buffer.alloc(0);
+  private chunks: Buffer[] = [];
+  private buffered = 0;
 
   constructor(private readonly maxFrameBytes: number) {}
 
   /** Bytes received but not yet part of a whole frame. */
   get bufferedBytes(): number {
-    return this.pending.length;
+    return this.buffered;
+  }
+
+  /** How many received chunks the incomplete frame is spread over. */
+  get pendingChunks(): number {
+    return this.chunks.length;
   }
 
   push(chunk: Buffer): AgentFrame[] {
-    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    if (chunk.length === 0) return [];
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
     const frames: AgentFrame[] = [];
-    let offset = 0;
-    while (this.pending.length - offset >= 4) {
-      const length = this.pending.readUInt32BE(offset);
+    while (this.buffered >= 4) {
+      const length = this.peekLength();
       if (length < 5 || length - 5 > this.maxFrameBytes) {
         throw new AgentProtocolError(
           `agent frame of ${length} bytes is outside 5..${this.maxFrameBytes + 5}`,
         );
       }
-      if (this.pending.length - offset < 4 + length) break;
+      if (this.buffered < 4 + length) break;
+      // Whole: join once (a single chunk is only sliced), take the frame, keep the rest.
+      const joined = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks);
       frames.push({
-        type: this.pending.readUInt8(offset + 4),
-        requestId: this.pending.readUInt32BE(offset + 5),
+        type: joined.readUInt8(4),
+        requestId: joined.readUInt32BE(5),
         // A copy, so a kept payload does not pin the whole receive buffer.
-        payload: Buffer.from(
-          this.pending.subarray(offset + FRAME_HEADER_BYTES, offset + 4 + length),
-        ),
+        payload: Buffer.from(joined.subarray(FRAME_HEADER_BYTES, 4 + length)),
       });
-      offset += 4 + length;
+      const rest = joined.subarray(4 + length);
+      this.chunks = rest.length === 0 ? [] : [rest];
+      this.buffered = rest.length;
     }
-    this.pending = offset === this.pending.length ? Buffer.alloc(0) : this.pending.subarray(offset);
     return frames;
+  }
+
+  /** The length field of the next frame, read across chunk boundaries without joining them. */
+  private peekLength(): number {
+    const first = this.chunks[0];
+    if (first.length >= 4) return first.readUInt32BE(0);
+    const head = Buffer.alloc(4);
+    let filled = 0;
+    for (const chunk of this.chunks) {
+      filled += chunk.copy(head, filled, 0, Math.min(chunk.length, 4 - filled));
+      if (filled === 4) break;
+    }
+    return head.readUInt32BE(0);
   }
 }
 

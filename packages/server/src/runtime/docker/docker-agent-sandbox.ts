@@ -1,7 +1,9 @@
 import type { Duplex, Readable, Writable } from 'node:stream';
 import type Docker from 'dockerode';
 import { SandpoolError } from '../../errors/sandpool-error.js';
+import type { Logger } from 'pino';
 import { AgentClient, type AgentLimits } from '../agent/agent-client.js';
+import type { ChannelBudget } from '../agent/agent-channel-budget.js';
 import type {
   ExecOutcome,
   ExecRequest,
@@ -22,6 +24,10 @@ export interface DockerAgentSandboxOptions {
   /** How long a fresh agent may take to answer its greeting. */
   helloTimeoutMs: number;
   limits?: Partial<AgentLimits>;
+  /** Shared by every sandbox of the worker: what all agent channels together may cost. */
+  workerBudget?: ChannelBudget;
+  /** Where a channel that ends for misbehaviour is reported, with its reason. */
+  log?: Pick<Logger, 'warn'>;
 }
 
 /**
@@ -34,14 +40,27 @@ export interface DockerAgentSandboxOptions {
 export class DockerAgentSandbox implements Sandbox {
   private destroyed = false;
   private stderrTail = Buffer.alloc(0);
+  private stream: Duplex | undefined;
+  private readonly client: AgentClient;
 
   private constructor(
     private readonly container: Docker.Container,
     readonly id: string,
     readonly labels: SandboxLabels,
-    private readonly stream: Duplex,
-    private readonly client: AgentClient,
-  ) {}
+    private readonly options: DockerAgentSandboxOptions,
+    /** Resolves once frames can be written (the stream is attached). */
+    private readonly connected: Promise<void>,
+  ) {
+    this.client = new AgentClient({
+      send: async (frame) => {
+        await this.connected;
+        return writeFrame(this.stream as Duplex, frame);
+      },
+      limits: options.limits,
+      workerBudget: options.workerBudget,
+      onLost: (reason) => this.onLost(reason),
+    });
+  }
 
   /**
    * Attaches to a created (not yet started) container, starts it and waits for the agent's
@@ -64,22 +83,17 @@ export class DockerAgentSandbox implements Sandbox {
     } catch (error) {
       throw translateDockerError(error, 'attaching to a sandbox');
     }
-    const client = new AgentClient({
-      send: (frame) => writeFrame(stream, frame),
-      limits: options.limits,
-    });
-    stream.on('error', () => undefined); // the end of the stream reports the loss below
-    const owner = new DockerAgentSandbox(container, container.id, labels, stream, client);
-    void demuxDockerStream(stream as unknown as Readable, (kind, payload) => {
-      if (kind === 'stdout') return client.receive(payload);
-      owner.keepStderr(payload);
-      return undefined;
-    })
-      .catch(() => undefined)
-      .then(() => client.end(owner.endReason()));
+    const owner = new DockerAgentSandbox(
+      container,
+      container.id,
+      labels,
+      options,
+      Promise.resolve(),
+    );
+    owner.read(stream);
     try {
       await container.start();
-      await client.hello(options.helloTimeoutMs);
+      await owner.client.hello(options.helloTimeoutMs);
     } catch (error) {
       stream.destroy();
       await removeContainer(container).catch(() => undefined);
@@ -87,6 +101,90 @@ export class DockerAgentSandbox implements Sandbox {
       throw translateDockerError(error, 'starting a sandbox and its agent');
     }
     return owner;
+  }
+
+  /**
+   * A running container whose agent's attach died with an earlier worker (re-adoption after a
+   * restart): a fresh agent is started in it through one `docker exec` whose stdio is attached,
+   * so the session keeps the agent path. Returns at once; operations wait for the connection,
+   * and fail with `session_lost` when the agent cannot be started.
+   */
+  static adopt(
+    container: Docker.Container,
+    labels: SandboxLabels,
+    options: DockerAgentSandboxOptions,
+  ): DockerAgentSandbox {
+    let connect: (stream: Duplex) => void = () => undefined;
+    let refuse: (error: Error) => void = () => undefined;
+    const connected = new Promise<Duplex>((resolve, reject) => {
+      connect = resolve;
+      refuse = reject;
+    });
+    const owner = new DockerAgentSandbox(
+      container,
+      container.id,
+      labels,
+      options,
+      connected.then(() => undefined),
+    );
+    connected.catch(() => undefined); // observed through the client's lost reason
+    void (async () => {
+      try {
+        const info = await container.inspect();
+        const agentCommand = info.Config.Cmd ?? [];
+        if (agentCommand.length === 0) throw new Error('the image names no agent command');
+        const exec = await container.exec({
+          Cmd: agentCommand,
+          User: '1000:1000',
+          AttachStdin: true,
+          AttachStdout: true,
+          AttachStderr: true,
+          Tty: false,
+        });
+        const stream = await exec.start({ hijack: true, stdin: true });
+        if (owner.destroyed) {
+          stream.destroy();
+          throw new Error('the sandbox was destroyed meanwhile');
+        }
+        owner.read(stream);
+        connect(stream);
+        await owner.client.hello(options.helloTimeoutMs);
+      } catch (error) {
+        const why = error instanceof Error ? error.message : String(error);
+        refuse(error instanceof Error ? error : new Error(why));
+        owner.client.end(`could not be started again after a worker restart (${why})`);
+      }
+    })();
+    return owner;
+  }
+
+  /** Requests in flight to the agent (an abandoned download must leave none). */
+  get inFlight(): { requests: number; watchdog: boolean } {
+    return this.client.inFlight;
+  }
+
+  /** Reads the agent's side of `stream`: stdout is the protocol, stderr is kept to explain. */
+  private read(stream: Duplex): void {
+    this.stream = stream;
+    stream.on('error', () => undefined); // the end of the stream reports the loss below
+    void demuxDockerStream(stream as unknown as Readable, (kind, payload) => {
+      if (kind === 'stdout') return this.client.receive(payload);
+      this.keepStderr(payload);
+      return undefined;
+    })
+      .catch(() => undefined)
+      .then(() => this.client.end(this.endReason()));
+  }
+
+  /** A channel that ended while the sandbox was in use is said in the log, with why. */
+  private onLost(reason: string): void {
+    if (this.destroyed) return;
+    this.options.log?.warn(
+      { containerId: this.id, sessionId: this.labels['sandpool.session'], reason },
+      `sandbox agent channel closed: the agent ${reason}`,
+    );
+    // Nothing more is read from an agent that broke the rules; the session answers 410.
+    this.stream?.destroy();
   }
 
   exec(request: ExecRequest, sinks: ExecSinks): Promise<ExecOutcome> {
@@ -122,7 +220,7 @@ export class DockerAgentSandbox implements Sandbox {
     if (this.destroyed) return;
     this.destroyed = true;
     this.client.close();
-    this.stream.destroy();
+    this.stream?.destroy();
     await removeContainer(this.container);
   }
 

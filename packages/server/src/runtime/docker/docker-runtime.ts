@@ -1,4 +1,7 @@
 import Docker from 'dockerode';
+import type { Logger } from 'pino';
+import { ChannelBudget } from '../agent/agent-channel-budget.js';
+import { DEFAULT_WORKER_CHANNEL_LIMITS, type AgentLimits } from '../agent/agent-connection.js';
 import { SandpoolError } from '../../errors/sandpool-error.js';
 import type {
   Sandbox,
@@ -40,6 +43,10 @@ export interface DockerRuntimeOptions {
   agent?: 'auto' | 'never';
   /** How long a fresh agent may take to answer. Default 10 s (a loaded engine starts slowly). */
   agentHelloTimeoutMs?: number;
+  /** Where agent channels closed for misbehaviour are reported. */
+  log?: Pick<Logger, 'warn'>;
+  /** Overrides of what an agent may send (tests; the defaults suit production). */
+  agentLimits?: Partial<AgentLimits>;
 }
 
 /** The image label that says the image's CMD is the sandpool agent. */
@@ -57,6 +64,10 @@ export class DockerRuntime implements SandboxRuntime {
   private readonly agentMode: 'auto' | 'never';
   private readonly agentHelloTimeoutMs: number;
   private imageHasAgent: { value: boolean; readAtMs: number } | undefined;
+  /** What every agent channel of this worker may cost together. */
+  private readonly channelBudget = new ChannelBudget(DEFAULT_WORKER_CHANNEL_LIMITS);
+  private readonly log: Pick<Logger, 'warn'> | undefined;
+  private readonly agentLimits: Partial<AgentLimits> | undefined;
 
   constructor(options: DockerRuntimeOptions) {
     this.docker = options.docker ?? new Docker();
@@ -64,6 +75,8 @@ export class DockerRuntime implements SandboxRuntime {
     this.pingTimeoutMs = options.pingTimeoutMs ?? 3000;
     this.agentMode = options.agent ?? 'auto';
     this.agentHelloTimeoutMs = options.agentHelloTimeoutMs ?? 10_000;
+    this.log = options.log;
+    this.agentLimits = options.agentLimits;
   }
 
   async create(spec: SandboxSpec): Promise<Sandbox> {
@@ -113,7 +126,10 @@ export class DockerRuntime implements SandboxRuntime {
             [SANDBOX_HOME]: `rw,exec,nosuid,nodev,size=${limits.homeSizeMb}m,uid=1000,gid=1000,mode=0755`,
             [SANDBOX_TMP]: `rw,exec,nosuid,nodev,size=${limits.tmpSizeMb}m,mode=1777`,
           },
-          Init: true,
+          // docker-init would hold the container's stdio (the agent's channel) as a dumpable
+          // process of uid 1000, writable through /proc/1/fd/1: the agent is pid 1 instead, and
+          // reaps orphans itself.
+          Init: !agent,
           // The agent's stdout is the protocol: logging it would copy every byte once more.
           LogConfig: agent
             ? { Type: 'none', Config: {} }
@@ -133,9 +149,7 @@ export class DockerRuntime implements SandboxRuntime {
       throw translateDockerError(error, 'creating a sandbox');
     }
     if (agent) {
-      return DockerAgentSandbox.start(container, spec.labels, {
-        helloTimeoutMs: this.agentHelloTimeoutMs,
-      });
+      return DockerAgentSandbox.start(container, spec.labels, this.agentOptions());
     }
     try {
       await container.start();
@@ -179,12 +193,25 @@ export class DockerRuntime implements SandboxRuntime {
   }
 
   /**
-   * A handle on a box this runtime created earlier (for re-adoption after a restart). It goes
-   * through `docker exec`, which works for agent containers too: the old attach died with the
-   * previous worker.
+   * A handle on a box this runtime created earlier (for re-adoption after a restart). The old
+   * attach died with the previous worker, so an agent container gets a fresh agent started
+   * through `docker exec` (it keeps the agent path); other images go through `docker exec`.
    */
   attach(summary: SandboxSummary): Sandbox {
-    return new DockerSandbox(this.docker.getContainer(summary.id), summary.id, summary.labels);
+    const container = this.docker.getContainer(summary.id);
+    if (this.agentMode === 'auto' && summary.labels[AGENT_IMAGE_LABEL] === '1') {
+      return DockerAgentSandbox.adopt(container, summary.labels, this.agentOptions());
+    }
+    return new DockerSandbox(container, summary.id, summary.labels);
+  }
+
+  private agentOptions() {
+    return {
+      helloTimeoutMs: this.agentHelloTimeoutMs,
+      workerBudget: this.channelBudget,
+      log: this.log,
+      limits: this.agentLimits,
+    };
   }
 
   async remove(id: string): Promise<void> {

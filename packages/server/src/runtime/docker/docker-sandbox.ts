@@ -17,6 +17,9 @@ import type {
 import { demuxDockerStream } from './docker-stream-demuxer.js';
 import { translateDockerError } from './docker-errors.js';
 import { isContainerRunning, removeContainer } from './docker-container.js';
+import { errnoFromText, fileErrorFor } from '../agent/agent-errors.js';
+import { DEFAULT_AGENT_LIMITS } from '../agent/agent-connection.js';
+import { tooManyEntries } from '../agent/agent-files.js';
 
 const SANDBOX_USER = '1000:1000';
 const HOME = '/home/sandboxuser';
@@ -152,7 +155,10 @@ export class DockerSandbox implements Sandbox {
   async readFile(path: string, destination: Writable): Promise<void> {
     const result = await this.run(['cat', '--', path], {
       onStdout: async (chunk) => {
-        if (!destination.write(chunk)) await once(destination, 'drain');
+        // A reader that went away ends the exec (its stream is closed, `cat` stops).
+        if (destination.destroyed) throw new Error(`the download of ${path} was abandoned`);
+        if (!destination.write(chunk))
+          await Promise.race([once(destination, 'drain'), once(destination, 'close')]);
       },
     });
     if (result.exitCode !== 0) throw fileOperationError(result.stderr, path);
@@ -161,8 +167,15 @@ export class DockerSandbox implements Sandbox {
   async listFiles(path: string): Promise<FileEntry[]> {
     const script =
       '[ -d "$1" ] || { [ -e "$1" ] && exit 3; exit 2; }; ' +
-      'exec find "$1" -mindepth 1 -maxdepth 1 -printf \'%f\\0%y\\0%s\\0%m\\0%T@\\0\'';
-    const result = await this.run(['/bin/sh', '-c', script, 'sh', path], {}, 16 * 1024 * 1024);
+      'find "$1" -mindepth 1 -maxdepth 1 -printf \'%f\\0%y\\0%s\\0%m\\0%T@\\0\' | head -z -n "$2"';
+    // One entry past the limit is enough to know the listing is too large.
+    const limit = DEFAULT_AGENT_LIMITS.maxListEntries;
+    const fields = String(5 * (limit + 1));
+    const result = await this.run(
+      ['/bin/sh', '-c', script, 'sh', path, fields],
+      {},
+      16 * 1024 * 1024,
+    );
     if (result.exitCode === 2) throw fileNotFound(path);
     if (result.exitCode === 3) {
       throw new SandpoolError(
@@ -171,7 +184,9 @@ export class DockerSandbox implements Sandbox {
       );
     }
     if (result.exitCode !== 0) throw fileOperationError(result.stderr, path);
-    return parseFindOutput(result.stdout);
+    const entries = parseFindOutput(result.stdout);
+    if (entries.length > limit) throw tooManyEntries(path, limit);
+    return entries;
   }
 
   async removeFile(path: string): Promise<void> {
@@ -240,10 +255,15 @@ export class DockerSandbox implements Sandbox {
       if (handler) return handler(payload);
       (kind === 'stdout' ? stdout : stderr).append(payload);
       return undefined;
-    }).finally(() => {
-      // The process is gone (for example a full disk ended `cat`): stop feeding it.
-      if (!fed) options.stdin?.destroy();
-    });
+    })
+      .catch((error: unknown) => {
+        duplex.destroy(); // a handler gave up: close the exec's stdio so its process ends
+        throw error;
+      })
+      .finally(() => {
+        // The process is gone (for example a full disk ended `cat`): stop feeding it.
+        if (!fed) options.stdin?.destroy();
+      });
     const [feedResult] = await Promise.allSettled([feeding, reading]);
     if (feedResult.status === 'rejected' && options.stdin?.errored) throw feedResult.reason;
     let exitCode: number;
@@ -299,29 +319,11 @@ export function parseFindOutput(output: string): FileEntry[] {
 }
 
 function fileNotFound(path: string): SandpoolError {
-  return new SandpoolError('file_not_found', `No file or directory at ${path} in the sandbox.`);
+  return fileErrorFor('ENOENT', path, '');
 }
 
+/** The tool's last line of stderr names the errno; the shared mapping makes it public. */
 function fileOperationError(stderr: string, path: string): SandpoolError {
   const detail = stderr.trim().split('\n').pop() ?? '';
-  if (/No such file/i.test(detail)) return fileNotFound(path);
-  if (/No space left/i.test(detail)) {
-    return new SandpoolError(
-      'payload_too_large',
-      `The sandbox has no space left for ${path}; remove files or write less.`,
-    );
-  }
-  if (/Is a directory/i.test(detail)) {
-    return new SandpoolError('invalid_path', `${path} is a directory; name a file.`);
-  }
-  if (/Not a directory/i.test(detail)) {
-    return new SandpoolError('invalid_path', `A parent of ${path} is a file, not a directory.`);
-  }
-  if (/Permission denied|Read-only/i.test(detail)) {
-    return new SandpoolError('invalid_path', `The sandbox user may not access ${path}: ${detail}`);
-  }
-  return new SandpoolError(
-    'invalid_request',
-    `File operation on ${path} failed: ${detail || 'unknown error'}`,
-  );
+  return fileErrorFor(errnoFromText(detail), path, detail);
 }
