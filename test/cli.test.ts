@@ -11,6 +11,7 @@ import { registerClientCommands } from '../packages/server/src/cli/client-comman
 import { startWorker, type TestWorker } from './support/worker-harness.js';
 import { freePort } from './support/ports.js';
 import { runProcess, type Run } from './support/run-process.js';
+import { runTracingModules } from './support/module-trace.js';
 
 /**
  * The `sandpool` client commands as a user runs them: the built CLI in a child process against a
@@ -18,6 +19,60 @@ import { runProcess, type Run } from './support/run-process.js';
  */
 
 const CLI = new URL('../packages/server/dist/cli/main.js', import.meta.url).pathname;
+const BIN = new URL('../packages/server/bin/sandpool.js', import.meta.url).pathname;
+const ROOT = new URL('..', import.meta.url).href;
+
+/**
+ * What a client command may load: the CLI, the config tables its flags come from, the client SDK
+ * and commander. The worker's and coordinator's modules (Fastify, dockerode, ioredis, pino, the MCP
+ * SDK, zod, TypeBox...) cost most of a second and no client command needs them.
+ */
+const CLIENT_START_UP = [
+  'packages/server/bin/',
+  'packages/server/dist/cli/',
+  'packages/server/dist/config/',
+  'packages/server/dist/errors/',
+  'packages/client/dist/',
+  'node_modules/commander/',
+].map((prefix) => ROOT + prefix);
+
+function beyondClientStartUp(loaded: string[]): string[] {
+  return loaded
+    .filter((url) => !CLIENT_START_UP.some((prefix) => url.startsWith(prefix)))
+    .map((url) => url.slice(ROOT.length));
+}
+
+// Timing is too noisy on a shared machine to assert; what loads is what makes it slow (issue 10,
+// item 19: `--help` took about 1 s loading the server), and that is exact.
+describe('sandpool start-up', () => {
+  test('--help and the client commands load no server module', async () => {
+    const refused = `http://127.0.0.1:${await freePort()}`;
+    const env: NodeJS.ProcessEnv = { ...process.env, SANDPOOL_URL: refused };
+    delete env.SANDPOOL_API_KEY;
+    for (const args of [
+      ['--help'],
+      ['exec', '--help'],
+      ['serve', '--help'],
+      ['health'],
+      ['exec', '--', 'true'],
+      ['sessions', 'list', '--json'],
+    ]) {
+      const run = await runTracingModules(BIN, args, env);
+      assert.ok(run.loaded.includes(ROOT + 'packages/server/dist/cli/main.js'), args.join(' '));
+      assert.deepEqual(beyondClientStartUp(run.loaded), [], `sandpool ${args.join(' ')}`);
+    }
+  });
+
+  test('the trace sees server modules where a command does load them', async () => {
+    // A control: `doctor` loads the Docker client on purpose, so an empty trace cannot pass above.
+    const run = await runTracingModules(BIN, ['doctor', '--json']);
+    const beyond = beyondClientStartUp(run.loaded);
+    assert.ok(
+      beyond.some((path) => path.startsWith('node_modules/dockerode/')),
+      beyond.join('\n'),
+    );
+  });
+});
 
 describe('sandpool client commands', () => {
   let w: TestWorker;

@@ -2,6 +2,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startWorker, type TestWorker } from '../support/worker-harness.js';
 import { call, createSession, exec } from '../support/http.js';
+import { until } from '../support/until.js';
+
+/** Processes per sandbox for this file: not the default, so the test sees the setting apply. */
+const PIDS_LIMIT = 200;
 
 // The abuse classes of SECURITY.md, each through the public API against a real engine.
 describe('a sandbox contains what runs in it', () => {
@@ -9,7 +13,7 @@ describe('a sandbox contains what runs in it', () => {
   let session: string;
 
   before(async () => {
-    w = await startWorker({ poolSize: 2, tmpSizeMb: 16, homeSizeMb: 32 });
+    w = await startWorker({ poolSize: 2, tmpSizeMb: 16, homeSizeMb: 32, pidsLimit: PIDS_LIMIT });
     session = await createSession(w.url);
   });
   after(() => w.close());
@@ -68,18 +72,55 @@ describe('a sandbox contains what runs in it', () => {
     assert.equal(after.stdout, 'alive\n');
   });
 
-  test('a fork bomb hits the process limit, stays inside its session, and ends with it', async () => {
+  test('a fork bomb hits the process limit, stays inside its session, and ends at its timeout', async () => {
     const bombed = await createSession(w.url);
-    const r = await exec(w.url, bombed, { command: "bash -c ':(){ :|:& };:'", timeout_ms: 3000 });
-    assert.ok(r.duration_ms < 10_000);
-    const inside = await exec(w.url, bombed, { command: 'echo still here', timeout_ms: 3000 });
-    assert.ok(
-      inside.timed_out ||
-        /fork|Resource temporarily unavailable/i.test(inside.stderr) ||
-        inside.stdout === 'still here\n',
-    );
-    // The worker and the other sessions are unaffected.
+    const bombing = exec(w.url, bombed, {
+      command: "bash -c ':(){ :|:& };:'",
+      timeout_ms: 3000,
+    }).then((result) => ({ r: result, doneMs: performance.now() }));
+
+    // While it rages, the worker answers and another session runs commands at once.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
     assert.equal((await call(w.url, 'GET', '/health')).status, 200);
+    const other = await exec(w.url, session, { command: 'echo fine', timeout_ms: 3000 });
+    assert.deepEqual([other.stdout, other.exit_code, other.timed_out], ['fine\n', 0, false]);
+    const otherDoneMs = performance.now();
+
+    // The bomb runs to its timeout and no further: its whole process group is killed then.
+    const { r, doneMs } = await bombing;
+    assert.ok(otherDoneMs < doneMs, 'another session waited for the bomb to end');
+    assert.equal(r.timed_out, true);
+    assert.ok(r.duration_ms >= 3000 && r.duration_ms < 10_000, `ran ${r.duration_ms} ms`);
+    // Its forks failed with EAGAIN, which is what the pids limit answers.
+    assert.match(
+      r.stderr,
+      /fork: (retry: )?Resource temporarily unavailable/,
+      r.stderr.slice(0, 500),
+    );
+
+    // The session is usable again once the bomb's processes are gone, and its cgroup shows the
+    // kernel refused forks at the configured limit (cgroup v1 or v2 layout).
+    let counters = '';
+    await until(async () => {
+      const after = await exec(w.url, bombed, {
+        command:
+          'cd /sys/fs/cgroup/pids 2>/dev/null || cd /sys/fs/cgroup; echo still here; ' +
+          'cat pids.max pids.current pids.events; cat pids.peak 2>/dev/null || true',
+        timeout_ms: 3000,
+      });
+      counters = after.stdout;
+      return after.exit_code === 0 && !after.timed_out;
+    }, 10_000);
+    const [here, max, current, ...rest] = counters.trim().split('\n');
+    assert.equal(here, 'still here');
+    assert.equal(max, String(PIDS_LIMIT), counters);
+    assert.ok(Number(current) < 10, `processes left in the session: ${counters}`);
+    const refused = /^max (\d+)$/m.exec(rest.join('\n'));
+    assert.ok(refused !== null && Number(refused[1]) > 0, `forks refused: ${counters}`);
+    // pids.peak is missing from older cgroup v2 kernels; where present it reached the limit.
+    const peak = rest.find((line) => /^\d+$/.test(line));
+    if (peak !== undefined) assert.equal(peak, String(PIDS_LIMIT), counters);
+
     assert.equal((await exec(w.url, session, { command: 'echo fine' })).stdout, 'fine\n');
     const closed = await call(w.url, 'DELETE', `/v1/sessions/${bombed}`);
     assert.equal(closed.status, 204);

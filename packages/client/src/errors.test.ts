@@ -6,6 +6,7 @@ import {
   ConnectionError,
   errorFromResponse,
   FileNotFoundError,
+  InternalError,
   InvalidPathError,
   InvalidRequestError,
   parseRetryAfterMs,
@@ -37,6 +38,7 @@ describe('errorFromResponse', () => {
       [413, 'payload_too_large', PayloadTooLargeError],
       [503, 'capacity_exhausted', CapacityError],
       [503, 'runtime_unavailable', RuntimeUnavailableError],
+      [500, 'internal_error', InternalError],
     ];
     for (const [status, code, type] of cases) {
       const error = answer(status, code);
@@ -60,6 +62,7 @@ describe('errorFromResponse', () => {
     assert.ok(errorFromResponse({ ...parts, status: 401 }) instanceof AuthError);
     assert.ok(errorFromResponse({ ...parts, status: 413 }) instanceof PayloadTooLargeError);
     assert.ok(errorFromResponse({ ...parts, status: 503 }) instanceof RuntimeUnavailableError);
+    assert.ok(errorFromResponse({ ...parts, status: 500 }) instanceof InternalError);
     const busy = errorFromResponse({ ...parts, status: 503, retryAfter: '1' });
     assert.ok(busy instanceof CapacityError);
     const other = errorFromResponse({ ...parts, status: 502 });

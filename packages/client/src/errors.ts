@@ -11,7 +11,8 @@ export type ApiErrorCode =
   | 'session_lost'
   | 'payload_too_large'
   | 'capacity_exhausted'
-  | 'runtime_unavailable';
+  | 'runtime_unavailable'
+  | 'internal_error';
 
 /**
  * Codes the SDK itself raises: `connection_failed` when no HTTP answer arrived (see
@@ -139,6 +140,18 @@ export class RuntimeUnavailableError extends SandboxError {
 }
 
 /**
+ * 500 `internal_error`: a bug in the server, logged there with its stack. Nothing the caller
+ * sent caused it and waiting will not fix it, so the SDK never retries it; report it with the
+ * message (and the server's log line at that time).
+ */
+export class InternalError extends SandboxError {
+  constructor(message: string, options?: SandboxErrorOptions) {
+    super('internal_error', message, { status: 500, ...options });
+    this.name = 'InternalError';
+  }
+}
+
+/**
  * No HTTP answer arrived: the server is down, the address is wrong, the connection broke
  * mid-stream, or the request timed out. {@link ConnectionError.url} names the URL that failed.
  */
@@ -170,6 +183,7 @@ const API_ERRORS: Record<
   payload_too_large: (m, o) => new PayloadTooLargeError(m, o),
   capacity_exhausted: (m, o) => new CapacityError(m, o),
   runtime_unavailable: (m, o) => new RuntimeUnavailableError(m, o),
+  internal_error: (m, o) => new InternalError(m, o),
 };
 
 /** Whether `value` is one of the API's error codes. */
@@ -220,6 +234,8 @@ export function errorFromResponse(parts: ErrorResponseParts, nowMs = Date.now())
       return new SessionLostError(message, { status });
     case 413:
       return new PayloadTooLargeError(message, { status });
+    case 500:
+      return new InternalError(message, { status });
     case 503:
       // Only a capacity refusal carries Retry-After; an engine outage does not.
       return retryAfterMs !== undefined

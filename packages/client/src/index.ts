@@ -12,8 +12,8 @@
  *
  * @packageDocumentation
  */
+export { Sandbox } from './sandbox.js';
 export {
-  Sandbox,
   DEFAULT_CREATE_TIMEOUT_MS,
   type ExecBatchOptions,
   type ExecOptions,
@@ -24,7 +24,7 @@ export {
   type SandboxConnectOptions,
   type SandboxCreateOptions,
   type WriteFileOptions,
-} from './sandbox.js';
+} from './sandbox-options.js';
 export { SandpoolClient, type CallOptions } from './sandpool-client.js';
 export { clipForModel, describeExecResult, isCorrectableByModel } from './model-text.js';
 export {
@@ -37,6 +37,7 @@ export {
   CapacityError,
   ConnectionError,
   FileNotFoundError,
+  InternalError,
   InvalidPathError,
   InvalidRequestError,
   PayloadTooLargeError,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CapacityError, SessionLostError, SessionNotFoundError } from './errors.js';
+import { CapacityError, InternalError, SessionLostError, SessionNotFoundError } from './errors.js';
 import { Sandbox } from './sandbox.js';
 import type { ExecEvent } from './types.js';
 
@@ -148,6 +148,22 @@ describe('Sandbox.create', () => {
         error.retryAfterMs === 20 &&
         /gave up after \d+ tries/.test(error.message),
     );
+  });
+});
+
+describe('internal_error', () => {
+  it('is thrown as an InternalError at once: a server bug is never retried', async () => {
+    const bug = () => json({ error: { code: 'internal_error', message: 'a bug' } }, 500);
+    const created = scriptedFetch(bug);
+    await assert.rejects(
+      Sandbox.create({ url: 'http://sandpool.test', fetch: created.fetch }),
+      (error: unknown) => error instanceof InternalError && error.status === 500,
+    );
+    assert.deepEqual(created.calls, ['POST /v1/sessions']);
+
+    const { sandbox, calls } = await open(bug);
+    await assert.rejects(sandbox.exec('true'), InternalError);
+    assert.deepEqual(calls, ['POST /v1/sessions', 'POST /v1/sessions/s1/exec']);
   });
 });
 

@@ -1,16 +1,20 @@
-import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { open, rename, rm, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { backoffDelayMs, sleep } from './backoff.js';
-import { CapacityError, SandboxError, SessionLostError, SessionNotFoundError } from './errors.js';
+import { CapacityError, SessionLostError, SessionNotFoundError } from './errors.js';
+import { HttpTransport, resolveConnection } from './http-transport.js';
+import { SandboxCommands } from './sandbox-commands.js';
+import { SandboxFiles } from './sandbox-files.js';
 import {
-  HttpTransport,
-  resolveConnection,
-  responseBody,
-  type ConnectionOptions,
-} from './http-transport.js';
-import { readNdjson } from './ndjson.js';
+  DEFAULT_CREATE_TIMEOUT_MS,
+  type ExecBatchOptions,
+  type ExecOptions,
+  type FileData,
+  type FileOptions,
+  type ReadFileOptions,
+  type SandboxConnectOptions,
+  type SandboxCreateOptions,
+  type WriteFileOptions,
+} from './sandbox-options.js';
 import {
   createSession,
   deleteSession,
@@ -26,112 +30,8 @@ import type {
   SessionInfo,
   WriteFileResult,
 } from './types.js';
-import {
-  eventsFromResult,
-  execBody,
-  parseExecEvent,
-  parseExecResult,
-  parseFileList,
-  parseWriteResult,
-} from './wire.js';
-
-/** Default of {@link SandboxCreateOptions.createTimeoutMs}: how long `create` waits for room. */
-export const DEFAULT_CREATE_TIMEOUT_MS = 30_000;
-
-/** Options of {@link Sandbox.create}. */
-export interface SandboxCreateOptions extends ConnectionOptions {
-  /** Session lifetime in seconds; default the server's (1 hour). Extend it with `keepAlive`. */
-  ttlSeconds?: number;
-  /** Environment variables every command of the session sees. */
-  env?: Record<string, string>;
-  /** Labels kept with the session and shown by `listSessions` (for example your run's id). */
-  metadata?: Record<string, string>;
-  /**
-   * How long to keep retrying while the server answers `capacity_exhausted` (503), in
-   * milliseconds; default 30000. Retries back off exponentially and honour `Retry-After`.
-   * `0` tries once.
-   */
-  createTimeoutMs?: number;
-  /** Aborts the creation (including its retries). */
-  signal?: AbortSignal;
-}
-
-/** Options of {@link Sandbox.connect}. */
-export interface SandboxConnectOptions extends ConnectionOptions {
-  /** Aborts the lookup. */
-  signal?: AbortSignal;
-}
-
-/** Options of {@link Sandbox.exec} and {@link Sandbox.execStream}. */
-export interface ExecOptions {
-  /** Working directory inside the sandbox; default the home, `/home/sandboxuser`. */
-  cwd?: string;
-  /** Extra environment variables for this command. */
-  env?: Record<string, string>;
-  /** Text fed to the command's stdin (closed after it). */
-  stdin?: string;
-  /**
-   * Time limit in milliseconds; default the server's (60000). On timeout the command's whole
-   * process group is killed and the result says `timedOut: true`.
-   */
-  timeoutMs?: number;
-  /** Called with each piece of stdout as it arrives (the call then streams). */
-  onStdout?: (data: string) => void;
-  /** Called with each piece of stderr as it arrives (the call then streams). */
-  onStderr?: (data: string) => void;
-  /** Aborts the call; the server then kills the command. */
-  signal?: AbortSignal;
-}
-
-/** Options of {@link Sandbox.execBatch}: those of `exec`, for every command, plus one. */
-export interface ExecBatchOptions extends Omit<ExecOptions, 'onStdout' | 'onStderr'> {
-  /**
-   * Stop after the first command that exits non-zero or times out; the results then end with
-   * that command's. Default `false`: run them all.
-   */
-  stopOnError?: boolean;
-}
-
-/** Options of the file calls. */
-export interface FileOptions {
-  /** Aborts the call. */
-  signal?: AbortSignal;
-}
-
-/** Options of {@link Sandbox.writeFile}. */
-export interface WriteFileOptions extends FileOptions {
-  /**
-   * The data's length in bytes, when you know it for a stream. It is sent as `Content-Length`,
-   * so the server can refuse an oversized upload before any of it is sent. `uploadFile` sets it.
-   */
-  sizeBytes?: number;
-}
-
-/** Options of {@link Sandbox.readFile}; `format` picks what it returns (default `bytes`). */
-export interface ReadFileOptions<F extends ReadFormat = ReadFormat> extends FileOptions {
-  /** `bytes` (a `Uint8Array`, the default), `text` (UTF-8) or `stream` (a web `ReadableStream`). */
-  format?: F;
-}
-
-/** What {@link Sandbox.readFile} can return. */
-export type ReadFormat = 'bytes' | 'text' | 'stream';
-
-/**
- * What {@link Sandbox.writeFile} accepts: text (written as UTF-8), bytes, a `Blob`, a web
- * `ReadableStream`, or any async iterable of bytes such as a Node `Readable`. Streams are sent
- * as they are read, never held whole in memory.
- */
-export type FileData =
-  | string
-  | Uint8Array
-  | ArrayBuffer
-  | Blob
-  | ReadableStream<Uint8Array>
-  | AsyncIterable<Uint8Array | string>;
 
 type SandboxState = 'open' | 'closing' | 'closed';
-
-const NDJSON = 'application/x-ndjson';
 
 /**
  * One sandbox session: a fresh, hardened container on a sandpool worker, where untrusted code
@@ -153,6 +53,8 @@ export class Sandbox implements AsyncDisposable {
 
   private state: SandboxState = 'open';
   private closing: Promise<void> | undefined;
+  private readonly commands: SandboxCommands;
+  private readonly files: SandboxFiles;
 
   private constructor(
     private readonly transport: HttpTransport,
@@ -160,6 +62,9 @@ export class Sandbox implements AsyncDisposable {
   ) {
     this.sessionId = session.sessionId;
     this.workerId = session.workerId;
+    const route = (suffix: string): string => this.sessionRoute(suffix);
+    this.commands = new SandboxCommands(transport, route);
+    this.files = new SandboxFiles(transport, route);
   }
 
   /**
@@ -232,42 +137,7 @@ export class Sandbox implements AsyncDisposable {
    * With `onStdout` or `onStderr` the call streams, and they see output as it arrives.
    */
   async exec(command: string | readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
-    const { onStdout, onStderr } = options;
-    if (onStdout === undefined && onStderr === undefined) {
-      const answer = await this.transport.requestJson({
-        method: 'POST',
-        path: this.sessionRoute('/exec'),
-        json: execBody(command, options),
-        timeoutMs: null,
-        signal: options.signal,
-      });
-      return parseExecResult(answer);
-    }
-    const stdout: string[] = [];
-    const stderr: string[] = [];
-    for await (const event of this.execStream(command, options)) {
-      switch (event.type) {
-        case 'stdout':
-          stdout.push(event.data);
-          onStdout?.(event.data);
-          break;
-        case 'stderr':
-          stderr.push(event.data);
-          onStderr?.(event.data);
-          break;
-        case 'exit':
-          return {
-            stdout: stdout.join(''),
-            stderr: stderr.join(''),
-            exitCode: event.exitCode,
-            durationMs: event.durationMs,
-            timedOut: event.timedOut,
-            truncated: event.truncated,
-          };
-      }
-    }
-    // execStream throws rather than end without an exit event.
-    throw new SandboxError('invalid_response', 'exec stream ended before its exit event');
+    return this.commands.exec(command, options);
   }
 
   /**
@@ -289,42 +159,7 @@ export class Sandbox implements AsyncDisposable {
     command: string | readonly string[],
     options: Omit<ExecOptions, 'onStdout' | 'onStderr'> = {},
   ): AsyncGenerator<ExecEvent, void, undefined> {
-    const path = this.sessionRoute('/exec');
-    const response = await this.transport.request({
-      method: 'POST',
-      path,
-      json: execBody(command, options),
-      accept: `${NDJSON}, application/json;q=0.5`,
-      timeoutMs: null,
-      signal: options.signal,
-    });
-    const url = this.transport.urlFor(path);
-    const contentType = response.headers.get('content-type') ?? '';
-    const body = responseBody(response);
-    if (!contentType.includes(NDJSON) || body === null) {
-      let answer: unknown;
-      try {
-        answer = JSON.parse(await response.text()) as unknown;
-      } catch (error) {
-        throw this.streamError(error, url, options.signal);
-      }
-      yield* eventsFromResult(parseExecResult(answer));
-      return;
-    }
-    let exited = false;
-    try {
-      for await (const line of readNdjson(body)) {
-        const event = parseExecEvent(line);
-        if (event === undefined) continue;
-        yield event;
-        if (event.type === 'exit') exited = true;
-      }
-    } catch (error) {
-      throw this.streamError(error, url, options.signal);
-    }
-    if (!exited) {
-      throw new SandboxError('invalid_response', `POST ${url}: the stream ended before the exit`);
-    }
+    yield* this.commands.execStream(command, options);
   }
 
   /**
@@ -335,14 +170,7 @@ export class Sandbox implements AsyncDisposable {
     commands: readonly (string | readonly string[])[],
     options: ExecBatchOptions = {},
   ): Promise<ExecResult[]> {
-    const { stopOnError = false, ...execOptions } = options;
-    const results: ExecResult[] = [];
-    for (const command of commands) {
-      const result = await this.exec(command, execOptions);
-      results.push(result);
-      if (stopOnError && (result.exitCode !== 0 || result.timedOut)) break;
-    }
-    return results;
+    return this.commands.execBatch(commands, options);
   }
 
   /**
@@ -357,21 +185,7 @@ export class Sandbox implements AsyncDisposable {
     data: FileData,
     options: WriteFileOptions = {},
   ): Promise<WriteFileResult> {
-    const body = toBody(data);
-    const answer = await this.transport.requestJson({
-      method: 'PUT',
-      path: this.sessionRoute('/files'),
-      query: { path },
-      body,
-      // A known size lets the server refuse an oversized upload before it is sent.
-      headers:
-        options.sizeBytes === undefined
-          ? undefined
-          : { 'content-length': String(options.sizeBytes) },
-      timeoutMs: null,
-      signal: options.signal,
-    });
-    return parseWriteResult(answer);
+    return this.files.writeFile(path, data, options);
   }
 
   /**
@@ -390,15 +204,7 @@ export class Sandbox implements AsyncDisposable {
     path: string,
     options: ReadFileOptions = {},
   ): Promise<Uint8Array | string | ReadableStream<Uint8Array>> {
-    const response = await this.fileResponse(path, options.signal);
-    const url = this.transport.urlFor(this.sessionRoute('/files'), { path });
-    if (options.format === 'stream') return this.guardStream(response, url, options.signal);
-    try {
-      const bytes = new Uint8Array(await response.arrayBuffer());
-      return options.format === 'text' ? new TextDecoder().decode(bytes) : bytes;
-    } catch (error) {
-      throw this.streamError(error, url, options.signal);
-    }
+    return this.files.readFile(path, options);
   }
 
   /** Reads a file from the sandbox as UTF-8 text. */
@@ -414,7 +220,7 @@ export class Sandbox implements AsyncDisposable {
     path: string,
     options: FileOptions = {},
   ): Promise<ReadableStream<Uint8Array>> {
-    return this.readFile(path, { ...options, format: 'stream' });
+    return this.files.readStream(path, options);
   }
 
   /**
@@ -427,11 +233,7 @@ export class Sandbox implements AsyncDisposable {
     remotePath: string = basename(localPath),
     options: FileOptions = {},
   ): Promise<WriteFileResult> {
-    const { size } = await stat(localPath);
-    return this.writeFile(remotePath, createReadStream(localPath), {
-      ...options,
-      sizeBytes: size,
-    });
+    return this.files.uploadFile(localPath, remotePath, options);
   }
 
   /**
@@ -443,34 +245,12 @@ export class Sandbox implements AsyncDisposable {
     localPath: string,
     options: FileOptions = {},
   ): Promise<DownloadFileResult> {
-    const stream = await this.readFileStream(remotePath, options);
-    const partial = `${localPath}.${randomBytes(4).toString('hex')}.partial`;
-    const file = await open(partial, 'w');
-    let size = 0;
-    try {
-      for await (const chunk of stream) {
-        await file.write(chunk);
-        size += chunk.byteLength;
-      }
-      await file.close();
-      await rename(partial, localPath);
-    } catch (error) {
-      await file.close().catch(() => undefined);
-      await rm(partial, { force: true });
-      throw error;
-    }
-    return { path: localPath, size };
+    return this.files.downloadFile(remotePath, localPath, options);
   }
 
   /** Lists a directory in the sandbox; default the home. */
   async listFiles(path = '.', options: FileOptions = {}): Promise<FileEntry[]> {
-    const answer = await this.transport.requestJson({
-      method: 'GET',
-      path: this.sessionRoute('/files/list'),
-      query: { path },
-      signal: options.signal,
-    });
-    return parseFileList(answer);
+    return this.files.listFiles(path, options);
   }
 
   /**
@@ -478,12 +258,7 @@ export class Sandbox implements AsyncDisposable {
    * @throws {@link FileNotFoundError} when there is no such file
    */
   async removeFile(path: string, options: FileOptions = {}): Promise<void> {
-    await this.transport.requestJson({
-      method: 'DELETE',
-      path: this.sessionRoute('/files'),
-      query: { path },
-      signal: options.signal,
-    });
+    return this.files.removeFile(path, options);
   }
 
   /**
@@ -526,77 +301,4 @@ export class Sandbox implements AsyncDisposable {
   private sessionRoute(suffix: string): string {
     return `${sessionPath(this.openSessionId())}${suffix}`;
   }
-
-  private async fileResponse(path: string, signal: AbortSignal | undefined): Promise<Response> {
-    return this.transport.request({
-      method: 'GET',
-      path: this.sessionRoute('/files'),
-      query: { path },
-      accept: 'application/octet-stream',
-      timeoutMs: null,
-      signal,
-    });
-  }
-
-  /** A failure while reading an answer's body: typed errors pass, the rest is the network's. */
-  private streamError(error: unknown, url: string, signal: AbortSignal | undefined): Error {
-    if (error instanceof SyntaxError) {
-      return new SandboxError('invalid_response', `${url}: ${error.message}`, { cause: error });
-    }
-    return this.transport.networkError(error, url, signal, null);
-  }
-
-  /** The answer's body, with a broken connection surfacing as a `ConnectionError`. */
-  private guardStream(
-    response: Response,
-    url: string,
-    signal: AbortSignal | undefined,
-  ): ReadableStream<Uint8Array> {
-    const body = responseBody(response);
-    if (body === null) return new ReadableStream<Uint8Array>({ start: (c) => c.close() });
-    const reader = body.getReader();
-    return new ReadableStream<Uint8Array>(
-      {
-        pull: async (controller) => {
-          try {
-            const { done, value } = await reader.read();
-            if (done) controller.close();
-            else controller.enqueue(value);
-          } catch (error) {
-            controller.error(this.streamError(error, url, signal));
-          }
-        },
-        cancel: (reason) => reader.cancel(reason),
-      },
-      { highWaterMark: 0 },
-    );
-  }
-}
-
-const encoder = new TextEncoder();
-
-/** Turns {@link FileData} into something `fetch` sends; iterables become a pulled stream. */
-function toBody(data: FileData): Uint8Array | Blob | ReadableStream<Uint8Array> {
-  if (typeof data === 'string') return encoder.encode(data);
-  if (data instanceof Uint8Array || data instanceof Blob || data instanceof ReadableStream) {
-    return data;
-  }
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  const iterator: AsyncIterator<Uint8Array | string> = data[Symbol.asyncIterator]();
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        const step = await iterator.next();
-        if (step.done === true) controller.close();
-        else
-          controller.enqueue(
-            typeof step.value === 'string' ? encoder.encode(step.value) : step.value,
-          );
-      },
-      async cancel(reason) {
-        await iterator.return?.(reason);
-      },
-    },
-    { highWaterMark: 0 },
-  );
 }

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { COORDINATOR_SETTINGS, loadCoordinatorConfig } from '../config/coordinator-config.js';
 import { addSettingOptions, flagsBySetting } from '../config/settings-table.js';
-import { Coordinator } from '../coordinator/coordinator.js';
 import { stopOnSignals } from './stop-on-signals.js';
 
 /** `sandpool coordinator`: the public API in front of many workers that register in Redis. */
@@ -16,6 +15,8 @@ export function registerCoordinatorCommand(program: Command): void {
   addSettingOptions(command, COORDINATOR_SETTINGS);
   command.action(async (opts: Record<string, unknown>) => {
     const config = loadCoordinatorConfig(flagsBySetting(opts, COORDINATOR_SETTINGS));
+    // Loaded here so the client commands start without Fastify, ioredis and the MCP SDK.
+    const { Coordinator } = await import('../coordinator/coordinator.js');
     const coordinator = await Coordinator.create(config);
     const url = await coordinator.listen();
     process.stdout.write(

@@ -2,10 +2,9 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { DEFAULT_SANDBOX_TAG, DockerImageBuilder } from '../runtime/docker/docker-image-builder.js';
 
 interface ImageBuildFlags {
-  tag: string;
+  tag?: string;
   baseImage?: string;
   force?: boolean;
   context?: string;
@@ -21,7 +20,9 @@ export function registerImageCommand(program: Command): void {
   image
     .command('build')
     .description('Build the sandbox image if its Dockerfile, files or base changed')
-    .option('--tag <tag>', 'image tag to build', DEFAULT_SANDBOX_TAG)
+    // No commander default: the builder's own (DEFAULT_SANDBOX_TAG) applies, so --help need not
+    // load the builder and its Docker client to show it.
+    .option('--tag <tag>', 'image tag to build (default: "sandpool/sandbox:latest")')
     .option('--base-image <image>', 'base image (default: debian:bookworm-slim or a local base)')
     .option('--force', 'rebuild even when the image is up to date, without the layer cache')
     .option('--context <dir>', 'build context (default: images/sandbox of this repository)')
@@ -36,6 +37,8 @@ export function registerImageCommand(program: Command): void {
 }
 
 async function buildImage(flags: ImageBuildFlags): Promise<void> {
+  // Loaded here so the other commands start without dockerode and tar-fs.
+  const { DockerImageBuilder } = await import('../runtime/docker/docker-image-builder.js');
   const contextDir = flags.context ?? findSandboxContext();
   const builder = new DockerImageBuilder(undefined, (line) => process.stderr.write(`${line}\n`));
   const startedMs = performance.now();
