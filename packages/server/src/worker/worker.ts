@@ -234,6 +234,7 @@ export class Worker {
       log,
       apiKey: config.apiKey,
       uploadLimitBytes: config.uploadLimitBytes,
+      faces: config,
     });
     return new Worker(config, app, sessions, pool, runtime, log, monitor, registration, store);
   }
