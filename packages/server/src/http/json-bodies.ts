@@ -8,7 +8,8 @@ import { SandpoolError } from '../errors/sandpool-error.js';
  * site can send `text/plain` or a form without asking first, never `application/json`.
  */
 export function installJsonBodies(app: FastifyInstance): void {
-  app.removeContentTypeParser('application/json');
+  // Fastify's own parsers go too: its text/plain one would hand a string to the JSON schemas.
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) =>
     parseJson(String(body), done),
   );
