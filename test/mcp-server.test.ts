@@ -115,6 +115,33 @@ describe('MCP server', () => {
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
     });
     assert.equal(fromPage.status, 403, 'a web page may not drive the MCP server');
+    const sameOrigin = await fetch(`${w.url}/mcp`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${API_KEY}`,
+        origin: w.url,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: {
+          protocolVersion: '2025-06-18',
+          capabilities: {},
+          clientInfo: { name: 'same-origin', version: '1' },
+        },
+      }),
+    });
+    assert.equal(sameOrigin.status, 200, 'a page the server itself served may');
+    const opened = sameOrigin.headers.get('mcp-session-id');
+    assert.ok(opened);
+    await sameOrigin.body?.cancel();
+    await fetch(`${w.url}/mcp`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${API_KEY}`, 'mcp-session-id': opened },
+    });
 
     const { client, transport } = await httpClient();
     const { tools } = await client.listTools();
@@ -205,6 +232,32 @@ describe('MCP server', () => {
       await waitForSessions(api, 0);
       await assert.rejects(client.listTools(), /not found|404/i);
       await client.close();
+    } finally {
+      await app.close();
+    }
+  });
+
+  test('over HTTP: a client that hangs up without DELETE loses its sandbox after the grace, not the idle lease', async () => {
+    const app = Fastify();
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+    await app.register(mcpRoutes, {
+      apiUrl: w.url,
+      apiKey: API_KEY,
+      idleTimeoutMs: 10 * 60_000,
+      hangUpGraceMs: 500,
+    });
+    const base = await app.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const client = new Client({ name: 'sandpool-test', version: '1.0.0' });
+      await client.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp`)));
+      await call(client, 'run_command', { command: 'true' });
+      assert.equal((await api.listSessions()).length, 1);
+      // Not terminateSession(): the client just goes away, as a killed process does.
+      await client.close();
+      const started = Date.now();
+      await waitForSessions(api, 0);
+      assert.ok(Date.now() - started < 8_000, `${Date.now() - started} ms`);
     } finally {
       await app.close();
     }
