@@ -4,6 +4,7 @@ import type { Registry } from 'prom-client';
 import type { ExecService } from '../exec/exec-service.js';
 import type { FileService } from '../files/file-service.js';
 import { mcpRoutes } from '../mcp/mcp-routes.js';
+import { ServiceSandboxSource } from '../mcp/service-sandbox-source.js';
 import type { SessionManager } from '../sessions/session-manager.js';
 import { createBearerCheck } from './auth.js';
 import { installErrorHandling } from './error-handler.js';
@@ -92,7 +93,11 @@ export async function buildApp(services: AppServices): Promise<FastifyInstance> 
     uploadLimitBytes: services.uploadLimitBytes,
   });
   await app.register(serviceRoutes, { health: services.health, registry: services.registry });
-  // MCP clients call this worker's own API through the SDK, with the key they authenticated with.
-  await app.register(mcpRoutes, { idleTimeoutMs: services.faces.mcpIdleTimeoutSeconds * 1000 });
+  // MCP is one more face over the same services, called in-process (not through this server's
+  // own HTTP API).
+  await app.register(mcpRoutes, {
+    sandboxes: new ServiceSandboxSource(services),
+    idleTimeoutMs: services.faces.mcpIdleTimeoutSeconds * 1000,
+  });
   return app;
 }

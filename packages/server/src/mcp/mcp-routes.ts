@@ -5,12 +5,19 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { SandpoolError } from '../errors/sandpool-error.js';
 import { systemClock, type Clock } from '../sessions/clock.js';
+import type { McpSandboxSource } from './mcp-sandbox.js';
 import { McpSessionExpiry } from './mcp-session-expiry.js';
 import { SandboxLease } from './sandbox-lease.js';
 import { createSandboxMcpServer, type SandboxMcpServerOptions } from './sandbox-mcp-server.js';
 
 /** Options of {@link mcpRoutes}. */
 export interface McpRouteOptions {
+  /**
+   * Where the tools' sandboxes come from. A worker passes its own services
+   * ({@link ServiceSandboxSource}); without it, the tools call the API at `apiUrl` over HTTP (as
+   * on a coordinator, so sessions spread over its workers).
+   */
+  sandboxes?: McpSandboxSource;
   /**
    * Base URL of the sandpool API the tools call through `@sandpool/client`. Default: this very
    * server, at the local address the MCP request came in on.
@@ -76,8 +83,8 @@ function bearerToken(header: string | undefined): string | undefined {
  * (DELETE, its client hanging up, the idle timeout, shutdown). A client that sends `X-Sandpool-Session: <id>` with its
  * initialize request works in that existing session instead, which is then left open.
  *
- * Register it behind the server's auth hook; it calls the sandpool API through the SDK, so it
- * works the same on a worker and on a coordinator.
+ * Register it behind the server's auth hook. On a worker its tools call the worker's services
+ * in-process (`sandboxes`); elsewhere they call a sandpool API through the SDK.
  */
 export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, options) => {
   const sessions = new Map<string, McpSession>();
@@ -146,13 +153,17 @@ export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, option
       );
     }
     const named = request.headers[SANDPOOL_SESSION_HEADER];
-    const lease = new SandboxLease({
-      connection: {
-        url: options.apiUrl ?? localUrl(request),
-        apiKey: options.apiKey ?? bearerToken(request.headers.authorization),
-      },
-      sessionId: typeof named === 'string' && named !== '' ? named : undefined,
-    });
+    const sessionId = typeof named === 'string' && named !== '' ? named : undefined;
+    const lease =
+      options.sandboxes !== undefined
+        ? new SandboxLease({ source: options.sandboxes, sessionId })
+        : new SandboxLease({
+            connection: {
+              url: options.apiUrl ?? localUrl(request),
+              apiKey: options.apiKey ?? bearerToken(request.headers.authorization),
+            },
+            sessionId,
+          });
     const server = createSandboxMcpServer(lease, options.server);
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
