@@ -163,12 +163,15 @@ const ERROR_MEANINGS: Record<number, string> = {
   503: 'capacity_exhausted (`Retry-After` set) or runtime_unavailable',
 };
 
+/** Every route can answer these: the Host/Origin guard runs first, and a bug is a bug. */
+const EVERY_ROUTE = [403, 500] as const;
+
 /** The error responses a route can give, each `{"error": {"code", "message"}}`. */
 export function errorResponses<S extends number>(
   ...statuses: S[]
-): Record<S, typeof ErrorResponse> {
-  const responses = {} as Record<S, typeof ErrorResponse>;
-  for (const status of statuses) {
+): Record<S | (typeof EVERY_ROUTE)[number], typeof ErrorResponse> {
+  const responses = {} as Record<S | (typeof EVERY_ROUTE)[number], typeof ErrorResponse>;
+  for (const status of [...statuses, ...EVERY_ROUTE]) {
     responses[status] = Type.Object(ErrorResponse.properties, {
       description: ERROR_MEANINGS[status] ?? 'An error',
     });
