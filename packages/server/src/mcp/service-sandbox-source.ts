@@ -1,5 +1,6 @@
 import { PassThrough, Readable } from 'node:stream';
 import type { ExecResult, FileEntry, SessionInfo } from '@sandpool/client';
+import { SandpoolError } from '../errors/sandpool-error.js';
 import type { ExecService } from '../exec/exec-service.js';
 import type { FileService } from '../files/file-service.js';
 import type { SessionManager } from '../sessions/session-manager.js';
@@ -97,9 +98,17 @@ class ServiceSandbox implements McpSandbox {
     }));
   }
 
+  /** Ends the session; one already gone (ended elsewhere, or lost) counts as closed, as in the SDK. */
   async close(): Promise<void> {
     if (this.ended) return;
-    await this.services.sessions.delete(this.sessionId);
+    try {
+      await this.services.sessions.delete(this.sessionId);
+    } catch (error) {
+      const gone =
+        error instanceof SandpoolError &&
+        (error.code === 'session_not_found' || error.code === 'session_lost');
+      if (!gone) throw error;
+    }
     this.ended = true;
   }
 
