@@ -14,7 +14,7 @@ import { createSandboxMcpServer, type SandboxMcpServerOptions } from './sandbox-
 export interface McpRouteOptions {
   /**
    * Where the tools' sandboxes come from. A worker passes its own services
-   * ({@link ServiceSandboxSource}); without it, the tools call the API at `apiUrl` over HTTP (as
+   * (`ServiceSandboxSource`); without it, the tools call the API at `apiUrl` over HTTP (as
    * on a coordinator, so sessions spread over its workers).
    */
   sandboxes?: McpSandboxSource;
@@ -80,8 +80,9 @@ function bearerToken(header: string | undefined): string | undefined {
 /**
  * MCP over streamable HTTP at `/mcp` (POST, GET for the event stream, DELETE to end): each MCP
  * session gets its own sandbox, created at its first tool call and closed when the session ends
- * (DELETE, its client hanging up, the idle timeout, shutdown). A client that sends `X-Sandpool-Session: <id>` with its
- * initialize request works in that existing session instead, which is then left open.
+ * (DELETE, its client hanging up, the idle timeout, shutdown). A client that sends
+ * `X-Sandpool-Session: <id>` with its initialize request works in that existing session instead,
+ * which is then left open.
  *
  * Register it behind the server's auth hook. On a worker its tools call the worker's services
  * in-process (`sandboxes`); elsewhere they call a sandpool API through the SDK.
