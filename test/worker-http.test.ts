@@ -148,12 +148,9 @@ describe('the HTTP API: auth, validation, errors, streaming, metrics', () => {
         body: JSON.stringify({ command: 'head -c 40000000 /dev/zero | tr "\\0" x' }),
       });
       assert.equal(response.status, 200);
-      const reader = response.body!.getReader();
       let bytes = 0;
       let last = '';
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
+      for await (const value of response.body as unknown as AsyncIterable<Uint8Array>) {
         bytes += value.byteLength;
         last = Buffer.from(value).toString('utf8');
         await new Promise((resolve) => setTimeout(resolve, 1)); // A slow consumer.
