@@ -7,7 +7,14 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { Sandbox, SandpoolClient } from '@sandpool/client';
 import Fastify from 'fastify';
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import { ExecService } from '../packages/server/src/exec/exec-service.js';
+import { FileService } from '../packages/server/src/files/file-service.js';
 import { mcpRoutes } from '../packages/server/src/mcp/mcp-routes.js';
+import { SandboxLease } from '../packages/server/src/mcp/sandbox-lease.js';
+import { createSandboxMcpServer } from '../packages/server/src/mcp/sandbox-mcp-server.js';
+import { ServiceSandboxSource } from '../packages/server/src/mcp/service-sandbox-source.js';
+import { WorkerMetrics } from '../packages/server/src/metrics/worker-metrics.js';
 import { containersOf } from './support/docker.js';
 import { startWorker, type TestWorker } from './support/worker-harness.js';
 
@@ -115,6 +122,33 @@ describe('MCP server', () => {
       body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
     });
     assert.equal(fromPage.status, 403, 'a web page may not drive the MCP server');
+    const sameOrigin = await fetch(`${w.url}/mcp`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${API_KEY}`,
+        origin: w.url,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: {
+          protocolVersion: '2025-06-18',
+          capabilities: {},
+          clientInfo: { name: 'same-origin', version: '1' },
+        },
+      }),
+    });
+    assert.equal(sameOrigin.status, 200, 'a page the server itself served may');
+    const opened = sameOrigin.headers.get('mcp-session-id');
+    assert.ok(opened);
+    await sameOrigin.body?.cancel();
+    await fetch(`${w.url}/mcp`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${API_KEY}`, 'mcp-session-id': opened },
+    });
 
     const { client, transport } = await httpClient();
     const { tools } = await client.listTools();
@@ -208,5 +242,90 @@ describe('MCP server', () => {
     } finally {
       await app.close();
     }
+  });
+
+  test('over HTTP: a client that hangs up without DELETE loses its sandbox after the grace, not the idle lease', async () => {
+    const app = Fastify();
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+    await app.register(mcpRoutes, {
+      apiUrl: w.url,
+      apiKey: API_KEY,
+      idleTimeoutMs: 10 * 60_000,
+      hangUpGraceMs: 500,
+    });
+    const base = await app.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const client = new Client({ name: 'sandpool-test', version: '1.0.0' });
+      await client.connect(new StreamableHTTPClientTransport(new URL(`${base}/mcp`)));
+      await call(client, 'run_command', { command: 'true' });
+      assert.equal((await api.listSessions()).length, 1);
+      // Not terminateSession(): the client just goes away, as a killed process does.
+      await client.close();
+      const started = Date.now();
+      await waitForSessions(api, 0);
+      assert.ok(Date.now() - started < 8_000, `${Date.now() - started} ms`);
+    } finally {
+      await app.close();
+    }
+  });
+
+  test('the tools over the worker’s services in-process (no HTTP): same sessions, same error codes', async () => {
+    const { sessions } = w.worker;
+    const source = new ServiceSandboxSource({
+      sessions,
+      exec: new ExecService({
+        sessions,
+        defaultTimeoutMs: 10_000,
+        maxTimeoutMs: 60_000,
+        outputLimitBytes: 1024 * 1024,
+        metrics: new WorkerMetrics({ poolIdle: () => 0, activeSessions: () => 0 }),
+      }),
+      files: new FileService(sessions),
+    });
+    const lease = new SandboxLease({ source });
+    const server = createSandboxMcpServer(lease);
+    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+    await server.connect(serverSide);
+    const client = new Client({ name: 'sandpool-test', version: '1.0.0' });
+    await client.connect(clientSide);
+    try {
+      const run = await call(client, 'run_command', {
+        command: 'cat; echo err >&2; exit 2',
+        stdin: 'fed\n',
+      });
+      assert.match(run.text, /^exit_code: 2/);
+      assert.match(run.text, /stdout:\nfed\n/);
+      assert.match(run.text, /stderr:\nerr\n/);
+      await call(client, 'write_file', { path: 'd/x.bin', content: 'AAEC', encoding: 'base64' });
+      assert.equal(
+        (await call(client, 'read_file', { path: 'd/x.bin', encoding: 'base64' })).text,
+        'AAEC',
+      );
+      assert.match(
+        (await call(client, 'list_directory', { path: 'd' })).text,
+        /file\t3\t.*\tx\.bin/,
+      );
+      const outside = await call(client, 'read_file', { path: '/etc/../../x\u0000' });
+      assert.equal(outside.isError, true, outside.text);
+      const missing = await call(client, 'read_file', { path: 'nope.txt' });
+      assert.equal(missing.isError, true);
+      assert.match(missing.text, /^error: /);
+      const info = await call(client, 'sandbox_session', { action: 'info' });
+      const sessionId = /session_id: (\S+)/.exec(info.text)?.[1];
+      assert.deepEqual(
+        (await api.listSessions()).map((s) => s.sessionId),
+        [sessionId],
+        'the session is the worker’s own, seen through its HTTP API',
+      );
+      await sessions.delete(sessionId ?? '');
+      const gone = await call(client, 'run_command', { command: 'true' });
+      assert.equal(gone.isError, true);
+      assert.match(gone.text, /sandbox is gone/);
+    } finally {
+      await client.close();
+      await lease.release();
+    }
+    await waitForSessions(api, 0);
   });
 });

@@ -10,7 +10,8 @@ describe('the HTTP API: auth, validation, errors, streaming, metrics', () => {
   const auth = { authorization: `Bearer ${KEY}` };
 
   before(async () => {
-    w = await startWorker({ poolSize: 1, apiKey: KEY });
+    // A high output cap: the slow-reader test needs more output than the socket buffers hold.
+    w = await startWorker({ poolSize: 1, apiKey: KEY, outputLimitBytes: 64 * 1024 * 1024 });
   });
   after(() => w.close());
 
@@ -132,6 +133,39 @@ describe('the HTTP API: auth, validation, errors, streaming, metrics', () => {
     );
     assert.ok(events[0].at < events[2].at - 1000, 'first output arrived while the command ran');
     await call(w.url, 'DELETE', `/v1/sessions/${id}`, undefined, auth);
+  });
+
+  test('a slow reader of a long NDJSON stream leaves no listener behind (no MaxListenersExceededWarning)', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const id = await createSessionWithKey(w.url);
+      const response = await fetch(`${w.url}/v1/sessions/${id}/exec`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json', accept: 'application/x-ndjson' },
+        // Far more than the socket buffers hold, so the worker waits for this reader many times.
+        body: JSON.stringify({ command: 'head -c 40000000 /dev/zero | tr "\\0" x' }),
+      });
+      assert.equal(response.status, 200);
+      let bytes = 0;
+      let last = '';
+      for await (const value of response.body as unknown as AsyncIterable<Uint8Array>) {
+        bytes += value.byteLength;
+        last = Buffer.from(value).toString('utf8');
+        await new Promise((resolve) => setTimeout(resolve, 1)); // A slow consumer.
+      }
+      assert.ok(bytes > 40_000_000, `${bytes} bytes`);
+      assert.match(last, /"type":"exit","exit_code":0/);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(
+        warnings.filter((warning) => warning.name === 'MaxListenersExceededWarning').map(String),
+        [],
+      );
+      await call(w.url, 'DELETE', `/v1/sessions/${id}`, undefined, auth);
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 
   test('/metrics exposes pool, sessions and latency histograms', async () => {

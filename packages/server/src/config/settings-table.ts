@@ -129,13 +129,22 @@ export function addSettingOptions<C>(command: Command, settings: readonly Settin
   }
 }
 
-/** The settings a worker and a coordinator share: where to listen, and who may call. */
+/**
+ * The settings a worker and a coordinator share: where to listen, who may call, and what the
+ * faces they both serve (the API, MCP) need.
+ */
 export interface ListenConfig {
   host: string;
   port: number;
   apiKey: string | undefined;
   allowInsecureBind: boolean;
   logLevel: string;
+  /** Comma-separated `Host` names accepted besides loopback and this server's own; `*`: any. */
+  allowedHosts: string | undefined;
+  /** Comma-separated web origins whose pages may call this server; `*`: any. */
+  allowedOrigins: string | undefined;
+  /** An MCP-over-HTTP session idle this long is ended, with the sandbox it created. */
+  mcpIdleTimeoutSeconds: number;
 }
 
 export function listenSettings<C extends ListenConfig>(defaultPort: number): SettingOf<C>[] {
@@ -182,6 +191,35 @@ export function listenSettings<C extends ListenConfig>(defaultPort: number): Set
       fallback: 'info',
       description: 'pino log level (trace, debug, info, warn, error, silent).',
     },
+    {
+      key: 'allowedHosts',
+      env: 'SANDPOOL_ALLOWED_HOSTS',
+      flag: '--allowed-hosts',
+      kind: 'string',
+      fallback: undefined,
+      defaultLabel: 'loopback names and this server’s listen and advertise names',
+      description:
+        'More names the `Host` header may carry, comma-separated (`sandbox.example.com`, `.example.com` for its subdomains too); `*` accepts any. Other names get 403 forbidden_origin (DNS rebinding).',
+    },
+    {
+      key: 'allowedOrigins',
+      env: 'SANDPOOL_ALLOWED_ORIGINS',
+      flag: '--allowed-origins',
+      kind: 'string',
+      fallback: undefined,
+      defaultLabel: 'none (same origin only)',
+      description:
+        'Web origins whose pages may call this server, comma-separated (`https://app.example.com`); `*` accepts any. A request with another `Origin` gets 403 forbidden_origin.',
+    },
+    {
+      key: 'mcpIdleTimeoutSeconds',
+      env: 'SANDPOOL_MCP_IDLE_TIMEOUT_SECONDS',
+      flag: '--mcp-idle-timeout-seconds',
+      kind: 'int',
+      fallback: 300,
+      description:
+        'An MCP session at /mcp unused this long is ended with its sandbox (sooner when its client hangs up).',
+    },
   ];
   // The shared keys exist in every C that extends ListenConfig, with the same types.
   return shared as unknown as SettingOf<C>[];
@@ -193,7 +231,37 @@ export function listenProblems(c: ListenConfig): string[] {
   if (c.port > 65535) problems.push(`--port ${c.port} is not a TCP port`);
   const key = apiKeyProblem('--api-key', c.apiKey);
   if (key) problems.push(key);
+  for (const origin of settingList(c.allowedOrigins)) {
+    if (origin !== '*' && !isOrigin(origin)) {
+      problems.push(
+        `--allowed-origins: "${origin}" is not an origin (scheme://host[:port], such as https://app.example.com)`,
+      );
+    }
+  }
+  for (const name of settingList(c.allowedHosts)) {
+    if (!/^(\*|\.?[a-z0-9_.:[\]-]+)$/i.test(name)) {
+      problems.push(`--allowed-hosts: "${name}" is not a host name (nor .domain or *)`);
+    }
+  }
+  if (c.mcpIdleTimeoutSeconds < 1) problems.push('--mcp-idle-timeout-seconds must be at least 1');
   return problems;
+}
+
+/** A comma-separated setting as a list, blanks dropped. */
+export function settingList(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+}
+
+function isOrigin(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.origin !== 'null' && url.origin === value.replace(/\/$/, '').toLowerCase();
+  } catch {
+    return false;
+  }
 }
 
 /** Keys short enough to guess are refused. */

@@ -124,6 +124,7 @@ export class Coordinator {
       registry: metrics.registry,
       log,
       apiKey: config.apiKey,
+      faces: config,
     });
     return new Coordinator(config, app, store, proxy, log);
   }

@@ -6,10 +6,12 @@ export const ERROR_STATUS = {
   invalid_request: 400,
   invalid_path: 400,
   unauthorized: 401,
+  forbidden_origin: 403,
   session_not_found: 404,
   file_not_found: 404,
   session_lost: 410,
   payload_too_large: 413,
+  internal_error: 500,
   capacity_exhausted: 503,
   runtime_unavailable: 503,
 } as const satisfies Record<string, number>;

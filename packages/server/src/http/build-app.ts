@@ -1,13 +1,19 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { SandpoolError } from '../errors/sandpool-error.js';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Registry } from 'prom-client';
 import type { ExecService } from '../exec/exec-service.js';
 import type { FileService } from '../files/file-service.js';
 import { mcpRoutes } from '../mcp/mcp-routes.js';
+import { ServiceSandboxSource } from '../mcp/service-sandbox-source.js';
 import type { SessionManager } from '../sessions/session-manager.js';
 import { createBearerCheck } from './auth.js';
 import { installErrorHandling } from './error-handler.js';
+import {
+  HostOriginGuard,
+  installHostOriginGuard,
+  type HostOriginSettings,
+} from './host-origin-guard.js';
+import { installJsonBodies } from './json-bodies.js';
 import { isDocumentationRoute, registerOpenApi } from './openapi.js';
 import { execRoutes } from './routes/exec-routes.js';
 import { fileRoutes } from './routes/file-routes.js';
@@ -23,6 +29,13 @@ export interface AppServices {
   log: FastifyBaseLogger;
   apiKey: string | undefined;
   uploadLimitBytes: number;
+  /** Who may call (Host and Origin rules) and the MCP face's idle lease: the worker's config. */
+  faces: FaceSettings;
+}
+
+/** The settings of the faces every server has (the worker's and coordinator's configs fit). */
+export interface FaceSettings extends HostOriginSettings {
+  mcpIdleTimeoutSeconds: number;
 }
 
 /** Routes that answer without a key, so probes and load balancers need no secret. */
@@ -40,21 +53,9 @@ export async function buildApp(services: AppServices): Promise<FastifyInstance> 
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   installErrorHandling(app);
+  installHostOriginGuard(app, new HostOriginGuard(services.faces));
 
-  // An empty body means "no options" (`curl -X POST .../create_session` works as in the seed).
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    const text = String(body);
-    if (text.trim() === '') return done(null, undefined);
-    try {
-      done(null, JSON.parse(text));
-    } catch {
-      done(new SandpoolError('invalid_request', 'The body is not valid JSON.'), undefined);
-    }
-  });
-  app.addHook('preValidation', async (request) => {
-    if (request.body === undefined && request.method === 'POST') request.body = {};
-  });
+  installJsonBodies(app);
 
   if (services.apiKey !== undefined) {
     const check = createBearerCheck(services.apiKey);
@@ -92,7 +93,11 @@ export async function buildApp(services: AppServices): Promise<FastifyInstance> 
     uploadLimitBytes: services.uploadLimitBytes,
   });
   await app.register(serviceRoutes, { health: services.health, registry: services.registry });
-  // MCP clients call this worker's own API through the SDK, with the key they authenticated with.
-  await app.register(mcpRoutes);
+  // MCP is one more face over the same services, called in-process (not through this server's
+  // own HTTP API).
+  await app.register(mcpRoutes, {
+    sandboxes: new ServiceSandboxSource(services),
+    idleTimeoutMs: services.faces.mcpIdleTimeoutSeconds * 1000,
+  });
   return app;
 }

@@ -2,7 +2,9 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Registry } from 'prom-client';
 import { createBearerCheck } from './auth.js';
+import type { FaceSettings } from './build-app.js';
 import { installErrorHandling } from './error-handler.js';
+import { HostOriginGuard, installHostOriginGuard } from './host-origin-guard.js';
 import { isDocumentationRoute } from './openapi.js';
 import { mcpRoutes } from '../mcp/mcp-routes.js';
 import { coordinatorRoutes, type CoordinatorRouteOptions } from './routes/coordinator-routes.js';
@@ -13,6 +15,8 @@ export interface CoordinatorAppServices extends CoordinatorRouteOptions {
   registry: Registry;
   log: FastifyBaseLogger;
   apiKey: string | undefined;
+  /** Who may call (Host and Origin rules) and the MCP face's idle lease. */
+  faces: FaceSettings;
 }
 
 /** Routes that answer without a key, as on a worker. */
@@ -30,6 +34,7 @@ export async function buildCoordinatorApp(
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   installErrorHandling(app);
+  installHostOriginGuard(app, new HostOriginGuard(services.faces));
 
   // Bodies stay unread streams: the worker validates them, and uploads must not be buffered.
   app.removeAllContentTypeParsers();
@@ -47,6 +52,6 @@ export async function buildCoordinatorApp(
   await app.register(coordinatorRoutes, services);
   await app.register(serviceRoutes, { health: services.health, registry: services.registry });
   // MCP at /mcp: its tools call this coordinator's API, so sessions spread like any others.
-  await app.register(mcpRoutes);
+  await app.register(mcpRoutes, { idleTimeoutMs: services.faces.mcpIdleTimeoutSeconds * 1000 });
   return app;
 }

@@ -30,12 +30,30 @@ function fromFastifyError(error: FastifyError): SandpoolError {
     return new SandpoolError('invalid_request', `Bad request: ${error.message}`);
   }
   if (error.statusCode === 413) return new SandpoolError('payload_too_large', error.message);
-  return new SandpoolError('runtime_unavailable', `Internal error: ${error.message}`, 5);
+  if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+    return new SandpoolError('invalid_request', `Bad request: ${error.message}`);
+  }
+  return internalError(error);
+}
+
+/**
+ * What a failure nobody foresaw becomes: 500, never `Retry-After` (retrying a bug does not help),
+ * and a message that says so. 503 is kept for a runtime that is really down.
+ */
+export function internalError(error: unknown): SandpoolError {
+  const detail = error instanceof Error ? error.message : String(error);
+  return new SandpoolError(
+    'internal_error',
+    `Internal error (a bug in sandpool, not in your request; the server logged it with its stack, please report it): ${detail}`,
+    undefined,
+    { cause: error },
+  );
 }
 
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const failure = error instanceof SandpoolError ? error : fromFastifyError(error);
+    // The stack goes to the log (pino's `err` serializer), never to the client.
     if (failure.status >= 500) request.log.error({ err: error }, 'request failed');
     else request.log.info({ code: failure.code }, failure.message);
     if (failure.retryAfterSeconds !== undefined)

@@ -155,18 +155,23 @@ export const HealthView = Type.Object(
 const ERROR_MEANINGS: Record<number, string> = {
   400: 'invalid_request (the body, query or a header fails the schema) or invalid_path',
   401: 'unauthorized: an API key is set and the request lacks `Authorization: Bearer <key>`',
+  403: 'forbidden_origin: the `Host` or `Origin` header names a site this server does not serve (see --allowed-hosts, --allowed-origins)',
   404: 'session_not_found (unknown, closed or expired) or file_not_found',
   410: 'session_lost: the session’s container died; it cannot come back',
   413: 'payload_too_large: over the upload limit, or no space left in the sandbox',
+  500: 'internal_error: a bug in sandpool (logged with its stack); retrying will not help',
   503: 'capacity_exhausted (`Retry-After` set) or runtime_unavailable',
 };
+
+/** Every route can answer these: the Host/Origin guard runs first, and a bug is a bug. */
+const EVERY_ROUTE = [403, 500] as const;
 
 /** The error responses a route can give, each `{"error": {"code", "message"}}`. */
 export function errorResponses<S extends number>(
   ...statuses: S[]
-): Record<S, typeof ErrorResponse> {
-  const responses = {} as Record<S, typeof ErrorResponse>;
-  for (const status of statuses) {
+): Record<S | (typeof EVERY_ROUTE)[number], typeof ErrorResponse> {
+  const responses = {} as Record<S | (typeof EVERY_ROUTE)[number], typeof ErrorResponse>;
+  for (const status of [...statuses, ...EVERY_ROUTE]) {
     responses[status] = Type.Object(ErrorResponse.properties, {
       description: ERROR_MEANINGS[status] ?? 'An error',
     });

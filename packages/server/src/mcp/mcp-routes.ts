@@ -4,11 +4,20 @@ import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { SandpoolError } from '../errors/sandpool-error.js';
+import { systemClock, type Clock } from '../sessions/clock.js';
+import type { McpSandboxSource } from './mcp-sandbox.js';
+import { McpSessionExpiry } from './mcp-session-expiry.js';
 import { SandboxLease } from './sandbox-lease.js';
 import { createSandboxMcpServer, type SandboxMcpServerOptions } from './sandbox-mcp-server.js';
 
 /** Options of {@link mcpRoutes}. */
 export interface McpRouteOptions {
+  /**
+   * Where the tools' sandboxes come from. A worker passes its own services
+   * (`ServiceSandboxSource`); without it, the tools call the API at `apiUrl` over HTTP (as
+   * on a coordinator, so sessions spread over its workers).
+   */
+  sandboxes?: McpSandboxSource;
   /**
    * Base URL of the sandpool API the tools call through `@sandpool/client`. Default: this very
    * server, at the local address the MCP request came in on.
@@ -19,24 +28,26 @@ export interface McpRouteOptions {
    * which the server's auth hook has already accepted.
    */
   apiKey?: string;
-  /** An MCP session unused this long is closed, with its sandbox; default 30 minutes. */
+  /** An MCP session unused this long is closed, with its sandbox; default 5 minutes. */
   idleTimeoutMs?: number;
+  /**
+   * A session whose client dropped its event stream and did not reopen it in this time is
+   * closed, with its sandbox; default 15 s (or the idle timeout, when shorter).
+   */
+  hangUpGraceMs?: number;
+  /** Time as the expiry sees it (tests); default the system clock. */
+  clock?: Clock;
   /** MCP sessions open at once; past it, 503 capacity_exhausted. Default 64. */
   maxSessions?: number;
   /** Options of each session's MCP server (output limits). */
   server?: SandboxMcpServerOptions;
-  /**
-   * Web origins whose pages may call `/mcp` from a browser. Default none: a request with an
-   * `Origin` header is refused, as the MCP specification asks, so a web page cannot drive a
-   * local server (DNS rebinding). Native MCP clients send no `Origin`.
-   */
-  allowedOrigins?: readonly string[];
 }
 
 /** Header with which a client attaches its MCP session to an existing sandpool session. */
 export const SANDPOOL_SESSION_HEADER = 'x-sandpool-session';
 
-const DEFAULT_IDLE_TIMEOUT_MS = 30 * 60_000;
+const DEFAULT_IDLE_TIMEOUT_MS = 5 * 60_000;
+const DEFAULT_HANG_UP_GRACE_MS = 15_000;
 const DEFAULT_MAX_SESSIONS = 64;
 /** Bounds the wait for sandboxes to close when the server shuts down. */
 const CLOSE_WAIT_MS = 3_000;
@@ -46,7 +57,6 @@ interface McpSession {
   transport: StreamableHTTPServerTransport;
   server: McpServer;
   lease: SandboxLease;
-  lastUsedMs: number;
 }
 
 /** A JSON-RPC error answer, which MCP clients expect from this endpoint instead of ours. */
@@ -70,17 +80,23 @@ function bearerToken(header: string | undefined): string | undefined {
 /**
  * MCP over streamable HTTP at `/mcp` (POST, GET for the event stream, DELETE to end): each MCP
  * session gets its own sandbox, created at its first tool call and closed when the session ends
- * (DELETE, idle timeout, shutdown). A client that sends `X-Sandpool-Session: <id>` with its
- * initialize request works in that existing session instead, which is then left open.
+ * (DELETE, its client hanging up, the idle timeout, shutdown). A client that sends
+ * `X-Sandpool-Session: <id>` with its initialize request works in that existing session instead,
+ * which is then left open.
  *
- * Register it behind the server's auth hook; it calls the sandpool API through the SDK, so it
- * works the same on a worker and on a coordinator.
+ * Register it behind the server's auth hook. On a worker its tools call the worker's services
+ * in-process (`sandboxes`); elsewhere they call a sandpool API through the SDK.
  */
 export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, options) => {
   const sessions = new Map<string, McpSession>();
   const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  const hangUpGraceMs = Math.min(options.hangUpGraceMs ?? DEFAULT_HANG_UP_GRACE_MS, idleTimeoutMs);
   const maxSessions = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
-  const allowedOrigins = new Set(options.allowedOrigins ?? []);
+  const expiry = new McpSessionExpiry({
+    idleTimeoutMs,
+    hangUpGraceMs,
+    clock: options.clock ?? systemClock,
+  });
 
   /** Sandboxes being closed; shutdown waits for them, so no DELETE is cut off midway. */
   const releasing = new Set<Promise<void>>();
@@ -89,6 +105,7 @@ export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, option
     const session = sessions.get(id);
     if (session === undefined) return Promise.resolve();
     sessions.delete(id);
+    expiry.forget(id);
     const done = (async () => {
       await session.server.close().catch(() => undefined);
       await session.lease.release().catch((error: unknown) => {
@@ -105,12 +122,10 @@ export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, option
 
   const sweep = setInterval(
     () => {
-      const now = Date.now();
-      for (const [id, session] of sessions) {
-        if (now - session.lastUsedMs > idleTimeoutMs) void end(id);
-      }
+      for (const id of expiry.due()) void end(id);
     },
-    Math.min(idleTimeoutMs, 60_000),
+    // Often enough that a lease ends within a fifth of its length (or grace) of its due time.
+    Math.max(20, Math.min(hangUpGraceMs, idleTimeoutMs, 60_000) / 5),
   );
   sweep.unref();
   app.addHook('onClose', async () => {
@@ -139,18 +154,23 @@ export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, option
       );
     }
     const named = request.headers[SANDPOOL_SESSION_HEADER];
-    const lease = new SandboxLease({
-      connection: {
-        url: options.apiUrl ?? localUrl(request),
-        apiKey: options.apiKey ?? bearerToken(request.headers.authorization),
-      },
-      sessionId: typeof named === 'string' && named !== '' ? named : undefined,
-    });
+    const sessionId = typeof named === 'string' && named !== '' ? named : undefined;
+    const lease =
+      options.sandboxes !== undefined
+        ? new SandboxLease({ source: options.sandboxes, sessionId })
+        : new SandboxLease({
+            connection: {
+              url: options.apiUrl ?? localUrl(request),
+              apiKey: options.apiKey ?? bearerToken(request.headers.authorization),
+            },
+            sessionId,
+          });
     const server = createSandboxMcpServer(lease, options.server);
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
-        sessions.set(id, { transport, server, lease, lastUsedMs: Date.now() });
+        sessions.set(id, { transport, server, lease });
+        expiry.track(id);
       },
     });
     transport.onclose = () => {
@@ -170,11 +190,9 @@ export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, option
       description:
         'Send `X-Sandpool-Session: <id>` with the initialize request to work in an existing session.',
     },
+    // Host and Origin are checked for every route of the server (host-origin-guard.ts), /mcp
+    // included, as the MCP specification asks of local servers.
     handler: async (request, reply) => {
-      const origin = request.headers.origin;
-      if (origin !== undefined && !allowedOrigins.has(origin)) {
-        return rpcError(reply, 403, -32000, `Forbidden: origin ${origin} may not use this server`);
-      }
       let body: unknown;
       if (typeof request.body === 'string' && request.body !== '') {
         try {
@@ -190,7 +208,6 @@ export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, option
         if (session === undefined) {
           return rpcError(reply, 404, -32001, 'MCP session not found; initialize a new one');
         }
-        session.lastUsedMs = Date.now();
         transport = session.transport;
       } else if (request.method === 'POST' && isInitializeRequest(body)) {
         transport = await open(request);
@@ -201,6 +218,14 @@ export const mcpRoutes: FastifyPluginAsync<McpRouteOptions> = async (app, option
           -32000,
           'Bad request: send an initialize request first, then the Mcp-Session-Id it returns',
         );
+      }
+      // A GET is the client's event stream: when it breaks and stays broken, the client is gone.
+      // Any other request is a call that holds the lease until it is answered.
+      const sessionId = typeof id === 'string' ? id : undefined;
+      if (sessionId !== undefined) {
+        const over =
+          request.method === 'GET' ? expiry.streamOpened(sessionId) : expiry.callStarted(sessionId);
+        reply.raw.once('close', over);
       }
       // The transport writes the answer itself (JSON or an event stream).
       reply.hijack();

@@ -1,9 +1,22 @@
-import { Sandbox, type ConnectionOptions } from '@sandpool/client';
+import type { ConnectionOptions } from '@sandpool/client';
+import { clientSandboxSource, type McpSandbox, type McpSandboxSource } from './mcp-sandbox.js';
 
-/** Options of a {@link SandboxLease}. */
-export interface SandboxLeaseOptions {
-  /** Where the sandpool API is and how to authenticate (`url`, `apiKey`). */
-  connection: ConnectionOptions;
+/** Options of a {@link SandboxLease}: a `source` of sandboxes, or a `connection` to an API. */
+export type SandboxLeaseOptions = SandboxLeaseCommonOptions &
+  (
+    | {
+        /** Where the sandpool API is and how to authenticate (`url`, `apiKey`). */
+        connection: ConnectionOptions;
+        source?: undefined;
+      }
+    | {
+        /** Where sandboxes come from (a worker's own services). */
+        source: McpSandboxSource;
+        connection?: undefined;
+      }
+  );
+
+interface SandboxLeaseCommonOptions {
   /**
    * An existing session to use instead of creating one. It is not closed when the lease ends,
    * since it belongs to whoever created it.
@@ -24,17 +37,20 @@ type LeaseState = 'open' | 'released';
  */
 export class SandboxLease {
   private state: LeaseState = 'open';
-  private pending: Promise<Sandbox> | undefined;
-  private sandbox: Sandbox | undefined;
+  private pending: Promise<McpSandbox> | undefined;
+  private sandbox: McpSandbox | undefined;
   /** The named session until it is closed; afterwards new sandboxes are the lease's own. */
   private attachTo: string | undefined;
 
+  private readonly source: McpSandboxSource;
+
   constructor(private readonly options: SandboxLeaseOptions) {
     this.attachTo = options.sessionId;
+    this.source = options.source ?? clientSandboxSource(options.connection);
   }
 
   /** The sandbox if one is open now, without creating one. */
-  get current(): Sandbox | undefined {
+  get current(): McpSandbox | undefined {
     return this.sandbox !== undefined && !this.sandbox.closed ? this.sandbox : undefined;
   }
 
@@ -44,7 +60,7 @@ export class SandboxLease {
   }
 
   /** The sandbox, created (or attached) on first use. */
-  async get(): Promise<Sandbox> {
+  async get(): Promise<McpSandbox> {
     if (this.state === 'released') throw new Error('this MCP connection has ended');
     const open = this.current;
     if (open !== undefined) return open;
@@ -76,12 +92,11 @@ export class SandboxLease {
     if (sandbox !== undefined && !this.attached) await sandbox.close();
   }
 
-  private async open(): Promise<Sandbox> {
+  private async open(): Promise<McpSandbox> {
     const sandbox =
       this.attachTo !== undefined
-        ? await Sandbox.connect(this.attachTo, this.options.connection)
-        : await Sandbox.create({
-            ...this.options.connection,
+        ? await this.source.connect(this.attachTo)
+        : await this.source.create({
             ttlSeconds: this.options.ttlSeconds,
             metadata: { client: 'mcp', ...this.options.metadata },
           });

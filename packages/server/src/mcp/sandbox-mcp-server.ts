@@ -3,14 +3,11 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import {
   clipForModel,
   describeExecResult,
-  isCorrectableByModel,
-  SessionLostError,
-  SessionNotFoundError,
   type FileEntry,
-  type Sandbox,
   type SessionInfo,
 } from '@sandpool/client';
 import { z } from 'zod';
+import type { McpSandbox } from './mcp-sandbox.js';
 import type { SandboxLease } from './sandbox-lease.js';
 
 /** Options of {@link createSandboxMcpServer}. */
@@ -43,6 +40,24 @@ function text(message: string, isError = false): CallToolResult {
   return { content: [{ type: 'text', text: message }], ...(isError ? { isError } : {}) };
 }
 
+/** Mistakes the model can correct itself: no such file, a path outside the sandbox, too large. */
+const CORRECTABLE = new Set([
+  'file_not_found',
+  'invalid_path',
+  'invalid_request',
+  'payload_too_large',
+]);
+const GONE = new Set(['session_not_found', 'session_lost']);
+
+/**
+ * The API error code of a failure, from the SDK's errors (over HTTP) and the worker's own (in
+ * process) alike: both carry the code of the one error registry.
+ */
+function codeOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return error instanceof Error && typeof code === 'string' ? code : undefined;
+}
+
 /**
  * Failures the model can act on come back as a tool error it can read; the rest (the service is
  * down, a bug) propagate, and the SDK reports them as a failed call.
@@ -51,8 +66,10 @@ async function guarded(run: () => Promise<CallToolResult>): Promise<CallToolResu
   try {
     return await run();
   } catch (error) {
-    if (isCorrectableByModel(error)) return text(`error: ${error.message}`, true);
-    if (error instanceof SessionNotFoundError || error instanceof SessionLostError) {
+    const code = codeOf(error);
+    if (code === undefined || !(error instanceof Error)) throw error;
+    if (CORRECTABLE.has(code)) return text(`error: ${error.message}`, true);
+    if (GONE.has(code)) {
       return text(
         `error: ${error.message}. The sandbox is gone, with its files; call sandbox_session ` +
           'with action "new" to start a fresh one.',
@@ -86,7 +103,7 @@ function describeEntries(path: string, entries: readonly FileEntry[]): string {
 
 /** Reads at most `limitBytes + 1` bytes of a file, so a huge file costs little. */
 async function readHead(
-  sandbox: Sandbox,
+  sandbox: McpSandbox,
   path: string,
   limitBytes: number,
 ): Promise<{ bytes: Uint8Array; complete: boolean }> {

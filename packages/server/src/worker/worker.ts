@@ -262,6 +262,7 @@ export class Worker {
       log,
       apiKey: config.apiKey,
       uploadLimitBytes: config.uploadLimitBytes,
+      faces: config,
     });
     return new Worker(
       config,

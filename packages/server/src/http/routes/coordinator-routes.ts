@@ -152,9 +152,10 @@ export const coordinatorRoutes: FastifyPluginAsyncTypebox<CoordinatorRouteOption
   const create = async (request: FastifyRequest, reply: FastifyReply, path: string) => {
     const body = await readBody(request);
     const headers = upstreamHeaders(request, body);
-    if (body.length > 0 && headers['content-type'] === undefined) {
-      headers['content-type'] = 'application/json';
-    }
+    // An empty body is "no options" whatever its type (`hey` says text/html); a body without a
+    // type is taken for JSON, as on a worker.
+    if (body.length === 0) delete headers['content-type'];
+    else if (headers['content-type'] === undefined) headers['content-type'] = 'application/json';
     const answer = await router.create(path, body, headers);
     return reply.code(answer.status).headers(responseHeaders(answer.headers)).send(answer.body);
   };

@@ -11,6 +11,8 @@ import {
   SessionParams,
 } from '../schemas.js';
 import { abortOnDisconnect } from '../client-disconnect.js';
+import { internalError } from '../error-handler.js';
+import { waitForDrain } from '../wait-for-drain.js';
 
 const execResponses = { 200: ExecResult, ...errorResponses(400, 401, 404, 410, 503) };
 
@@ -46,24 +48,14 @@ export const execRoutes: FastifyPluginAsyncTypebox<{ exec: ExecService }> = asyn
     const out = new PassThrough();
     const emit = async (event: ExecEvent | { type: 'error'; error: unknown }) => {
       // Waiting for the client to read keeps a fast command from filling the worker's memory.
-      if (!out.write(`${JSON.stringify(event)}\n`) && !out.destroyed) {
-        await new Promise<void>((resolve) => {
-          out.once('drain', resolve);
-          out.once('close', resolve);
-        });
-      }
+      if (!out.write(`${JSON.stringify(event)}\n`)) await waitForDrain(out);
     };
     exec
       .stream(sessionId, input, emit, signal)
       .catch(async (error: unknown) => {
-        const failure =
-          error instanceof SandpoolError
-            ? error
-            : new SandpoolError(
-                'runtime_unavailable',
-                `The command could not finish: ${String(error)}`,
-              );
-        request.log.warn({ err: error }, 'exec stream failed');
+        const failure = error instanceof SandpoolError ? error : internalError(error);
+        if (failure.status >= 500) request.log.error({ err: error }, 'exec stream failed');
+        else request.log.info({ code: failure.code }, failure.message);
         await emit({ type: 'error', error: failure.toBody().error });
       })
       .finally(() => out.end());

@@ -1,0 +1,126 @@
+import { PassThrough, Readable } from 'node:stream';
+import type { ExecResult, FileEntry, SessionInfo } from '@sandpool/client';
+import { SandpoolError } from '../errors/sandpool-error.js';
+import type { ExecService } from '../exec/exec-service.js';
+import type { FileService } from '../files/file-service.js';
+import type { SessionManager } from '../sessions/session-manager.js';
+import type { McpSandbox, McpSandboxSource } from './mcp-sandbox.js';
+
+/** The worker's services, which every face of the worker shares. */
+export interface WorkerServices {
+  sessions: SessionManager;
+  exec: ExecService;
+  files: FileService;
+}
+
+/**
+ * Sandboxes of this worker, reached in-process: the MCP face calls the same services as the HTTP
+ * routes (one set of services, many faces), with the same checks and error codes.
+ */
+export class ServiceSandboxSource implements McpSandboxSource {
+  constructor(private readonly services: WorkerServices) {}
+
+  async create(options: {
+    ttlSeconds?: number;
+    metadata: Record<string, string>;
+  }): Promise<McpSandbox> {
+    const session = await this.services.sessions.create({
+      ttlSeconds: options.ttlSeconds,
+      metadata: options.metadata,
+    });
+    return new ServiceSandbox(this.services, session.id);
+  }
+
+  async connect(sessionId: string): Promise<McpSandbox> {
+    this.services.sessions.get(sessionId); // session_not_found or session_lost now, not later
+    return new ServiceSandbox(this.services, sessionId);
+  }
+}
+
+class ServiceSandbox implements McpSandbox {
+  private ended = false;
+
+  constructor(
+    private readonly services: WorkerServices,
+    readonly sessionId: string,
+  ) {}
+
+  get closed(): boolean {
+    return this.ended;
+  }
+
+  async info(): Promise<SessionInfo> {
+    return this.describe();
+  }
+
+  async keepAlive(ttlSeconds: number): Promise<SessionInfo> {
+    this.services.sessions.keepAlive(this.sessionId, ttlSeconds);
+    return this.describe();
+  }
+
+  async exec(
+    command: string,
+    options: { timeoutMs?: number; cwd?: string; stdin?: string },
+  ): Promise<ExecResult> {
+    const result = await this.services.exec.run(this.sessionId, { command, ...options });
+    return {
+      stdout: result.stdout,
+      stderr: result.stderr,
+      exitCode: result.exit_code,
+      durationMs: result.duration_ms,
+      timedOut: result.timed_out,
+      truncated: result.truncated,
+    };
+  }
+
+  writeFile(path: string, data: string | Uint8Array): Promise<{ path: string; size: number }> {
+    return this.services.files.write(this.sessionId, path, Readable.from([Buffer.from(data)]));
+  }
+
+  async readFileStream(path: string): Promise<ReadableStream<Uint8Array>> {
+    const file = await this.services.files.open(this.sessionId, path);
+    const bytes = new PassThrough();
+    file.pipeTo(bytes).then(
+      () => bytes.end(),
+      (error: unknown) => bytes.destroy(error instanceof Error ? error : new Error(String(error))),
+    );
+    return Readable.toWeb(bytes) as ReadableStream<Uint8Array>;
+  }
+
+  async listFiles(path: string): Promise<FileEntry[]> {
+    const entries = await this.services.files.list(this.sessionId, path);
+    return entries.map((entry) => ({
+      name: entry.name,
+      type: entry.type,
+      size: entry.size,
+      mode: Number.parseInt(entry.mode, 8),
+      mtime: new Date(entry.mtime),
+    }));
+  }
+
+  /** Ends the session; one already gone (ended elsewhere, or lost) counts as closed, as in the SDK. */
+  async close(): Promise<void> {
+    if (this.ended) return;
+    try {
+      await this.services.sessions.delete(this.sessionId);
+    } catch (error) {
+      const gone =
+        error instanceof SandpoolError &&
+        (error.code === 'session_not_found' || error.code === 'session_lost');
+      if (!gone) throw error;
+    }
+    this.ended = true;
+  }
+
+  private describe(): SessionInfo {
+    const { sessions } = this.services;
+    const view = sessions.view(sessions.get(this.sessionId));
+    return {
+      sessionId: view.session_id,
+      workerId: view.worker_id,
+      createdAt: new Date(view.created_at),
+      expiresAt: new Date(view.expires_at),
+      metadata: view.metadata,
+    };
+  }
+}
