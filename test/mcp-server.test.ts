@@ -279,7 +279,12 @@ describe('MCP server', () => {
         defaultTimeoutMs: 10_000,
         maxTimeoutMs: 60_000,
         outputLimitBytes: 1024 * 1024,
-        metrics: new WorkerMetrics({ poolIdle: () => 0, activeSessions: () => 0 }),
+        metrics: new WorkerMetrics({
+          poolIdle: () => 0,
+          poolTarget: () => 0,
+          poolWaiting: () => 0,
+          activeSessions: () => 0,
+        }),
       }),
       files: new FileService(sessions),
     });

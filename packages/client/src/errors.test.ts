@@ -7,6 +7,7 @@ import {
   errorFromResponse,
   FileNotFoundError,
   InternalError,
+  ForbiddenOriginError,
   InvalidPathError,
   InvalidRequestError,
   parseRetryAfterMs,
@@ -39,6 +40,7 @@ describe('errorFromResponse', () => {
       [503, 'capacity_exhausted', CapacityError],
       [503, 'runtime_unavailable', RuntimeUnavailableError],
       [500, 'internal_error', InternalError],
+      [403, 'forbidden_origin', ForbiddenOriginError],
     ];
     for (const [status, code, type] of cases) {
       const error = answer(status, code);

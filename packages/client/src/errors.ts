@@ -6,6 +6,7 @@ export type ApiErrorCode =
   | 'invalid_request'
   | 'invalid_path'
   | 'unauthorized'
+  | 'forbidden_origin'
   | 'session_not_found'
   | 'file_not_found'
   | 'session_lost'
@@ -102,6 +103,18 @@ export class SessionLostError extends SandboxError {
   }
 }
 
+/**
+ * 403 `forbidden_origin`: the server refused the request's `Host` or `Origin` (a browser page on
+ * another site, or a name the server was not told about). The message names the setting
+ * (`--allowed-hosts`, `--allowed-origins`) to change on the server.
+ */
+export class ForbiddenOriginError extends SandboxError {
+  constructor(message: string, options?: SandboxErrorOptions) {
+    super('forbidden_origin', message, { status: 403, ...options });
+    this.name = 'ForbiddenOriginError';
+  }
+}
+
 /** 413 `payload_too_large`: an upload or a request body is over the server's limit. */
 export class PayloadTooLargeError extends SandboxError {
   constructor(message: string, options?: SandboxErrorOptions) {
@@ -177,6 +190,7 @@ const API_ERRORS: Record<
   invalid_request: (m, o) => new InvalidRequestError(m, o),
   invalid_path: (m, o) => new InvalidPathError(m, o),
   unauthorized: (m, o) => new AuthError(m, o),
+  forbidden_origin: (m, o) => new ForbiddenOriginError(m, o),
   session_not_found: (m, o) => new SessionNotFoundError(m, o),
   file_not_found: (m, o) => new FileNotFoundError(m, o),
   session_lost: (m, o) => new SessionLostError(m, o),

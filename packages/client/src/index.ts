@@ -38,6 +38,7 @@ export {
   ConnectionError,
   FileNotFoundError,
   InternalError,
+  ForbiddenOriginError,
   InvalidPathError,
   InvalidRequestError,
   PayloadTooLargeError,
