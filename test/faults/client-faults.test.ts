@@ -18,7 +18,8 @@ describe('misbehaving clients', () => {
   const processes = async () => (await exec(w.url, id, { command: 'ps -eo args=' })).stdout;
 
   before(async () => {
-    w = await startWorker({ poolSize: 1, maxSessions: 4 });
+    // A fixed pool (max = size), so the counts of containers below are exact.
+    w = await startWorker({ poolSize: 1, poolMax: 1, maxSessions: 4 });
     id = await createSession(w.url);
   });
   after(async () => {
@@ -94,7 +95,7 @@ describe('misbehaving clients', () => {
 
   test('a client that gives up on a create leaves no session and no container', async () => {
     // No pool: the create starts a container, so the client can leave while it does.
-    const cold = await startWorker({ poolSize: 0 });
+    const cold = await startWorker({ poolSize: 0, poolMin: 0, poolMax: 0 });
     try {
       const controller = new AbortController();
       const pending = fetch(`${cold.url}/v1/sessions`, {

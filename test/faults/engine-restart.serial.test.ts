@@ -37,6 +37,8 @@ describe(
     before(async () => {
       w = await startWorker({
         poolSize: 1,
+        // A fixed pool: the recovery check below waits for exactly one warm container.
+        poolMax: 1,
         poolCheckIntervalMs: 1000,
         reapIntervalMs: 500,
         engineCheckIntervalMs: 300,

@@ -20,9 +20,9 @@ import { isContainerRunning, removeContainer } from './docker-container.js';
 import { errnoFromText, fileErrorFor } from '../agent/agent-errors.js';
 import { DEFAULT_AGENT_LIMITS } from '../agent/agent-connection.js';
 import { tooManyEntries } from '../agent/agent-files.js';
+import { SANDBOX_HOME } from '../sandbox-layout.js';
 
 const SANDBOX_USER = '1000:1000';
-const HOME = '/home/sandboxuser';
 /** Where each exec leaves its process-group id, so a timeout can kill the whole group. */
 const PGID_DIR = '/tmp/.sandpool';
 /** Small control commands (stat, mv, kill) never produce much; this bounds what we keep of them. */
@@ -221,7 +221,7 @@ export class DockerSandbox implements Sandbox {
       exec = await this.container.exec({
         Cmd: argv,
         User: SANDBOX_USER,
-        WorkingDir: options.cwd ?? HOME,
+        WorkingDir: options.cwd ?? SANDBOX_HOME,
         Env: options.env ? Object.entries(options.env).map(([k, v]) => `${k}=${v}`) : undefined,
         AttachStdin: options.stdin !== undefined,
         AttachStdout: true,
