@@ -44,6 +44,7 @@ export {
   SandboxError,
   SessionLostError,
   SessionNotFoundError,
+  TemplateNotFoundError,
   type ApiErrorCode,
   type CapacityErrorOptions,
   type ClientErrorCode,
@@ -61,5 +62,6 @@ export type {
   FileType,
   HealthStatus,
   SessionInfo,
+  TemplateInfo,
   WriteFileResult,
 } from './types.js';

@@ -11,6 +11,8 @@ export interface SandboxLeaseOptions {
   sessionId?: string;
   /** Lifetime of a sandbox the lease creates, in seconds; default the server's. */
   ttlSeconds?: number;
+  /** Template of a sandbox the lease creates; default `base`. */
+  template?: string;
   /** Labels for a sandbox the lease creates. */
   metadata?: Record<string, string>;
 }
@@ -82,6 +84,7 @@ export class SandboxLease {
         ? await Sandbox.connect(this.attachTo, this.options.connection)
         : await Sandbox.create({
             ...this.options.connection,
+            template: this.options.template,
             ttlSeconds: this.options.ttlSeconds,
             metadata: { client: 'mcp', ...this.options.metadata },
           });

@@ -9,15 +9,19 @@ import { FileService } from '../files/file-service.js';
 import { buildApp } from '../http/build-app.js';
 import type { HealthReport } from '../http/routes/service-routes.js';
 import { WorkerMetrics } from '../metrics/worker-metrics.js';
-import { SandboxPool } from '../pool/sandbox-pool.js';
 import { RedisStore } from '../redis/redis-store.js';
-import { DockerRuntime } from '../runtime/docker/docker-runtime.js';
+import { dockerImageExists } from '../runtime/docker/docker-images.js';
+import { DockerRuntime, type DockerSandboxLimits } from '../runtime/docker/docker-runtime.js';
 import { RuntimeMonitor } from '../runtime/runtime-monitor.js';
 import type { SandboxRuntime } from '../runtime/sandbox-runtime.js';
 import { systemClock, type Clock } from '../sessions/clock.js';
 import { SessionManager } from '../sessions/session-manager.js';
 import { planLeftovers } from './session-readoption.js';
 import { WorkerRegistration } from './worker-registration.js';
+import { TemplateMetrics } from '../templates/template-metrics.js';
+import { TEMPLATE_CONTAINER_LABEL, TemplatePools } from '../templates/template-pools.js';
+import { DEFAULT_TEMPLATE } from '../templates/template-spec.js';
+import { workerTemplates } from '../templates/worker-templates.js';
 import { closeWithGrace, listenAt } from '../http/server-lifecycle.js';
 
 export const VERSION = '0.1.0';
@@ -42,7 +46,8 @@ export class Worker {
     readonly config: WorkerConfig,
     readonly app: FastifyInstance,
     readonly sessions: SessionManager,
-    readonly pool: SandboxPool,
+    /** The warm pools, one per template. */
+    readonly pools: TemplatePools,
     private readonly runtime: SandboxRuntime,
     readonly log: Logger,
     private readonly monitor: RuntimeMonitor,
@@ -64,21 +69,19 @@ export class Worker {
     checkBind(config);
     const log = deps.log ?? pino({ level: config.logLevel }).child({ workerId: config.workerId });
     const progress = deps.onProgress ?? ((line: string) => log.info(line));
-    const runtime =
-      deps.runtime ??
-      new DockerRuntime({
-        limits: {
-          image: config.image,
-          memoryMb: config.memoryMb,
-          cpus: config.cpus,
-          pidsLimit: config.pidsLimit,
-          network: config.network,
-          homeSizeMb: config.homeSizeMb,
-          tmpSizeMb: config.tmpSizeMb,
-          ociRuntime: config.ociRuntime,
-        },
-      });
+    const limits: DockerSandboxLimits = {
+      image: config.image,
+      memoryMb: config.memoryMb,
+      cpus: config.cpus,
+      pidsLimit: config.pidsLimit,
+      network: config.network,
+      homeSizeMb: config.homeSizeMb,
+      tmpSizeMb: config.tmpSizeMb,
+      ociRuntime: config.ociRuntime,
+    };
+    const runtime = deps.runtime ?? new DockerRuntime({ limits });
     await runtime.ping();
+    const templates = workerTemplates(config);
     const labels = Worker.labelsFor(config.workerId);
 
     const clock = deps.clock ?? systemClock;
@@ -99,7 +102,8 @@ export class Worker {
           intervalMs: config.heartbeatIntervalMs,
           ttlMs: config.heartbeatTtlMs,
           load: () => ({
-            poolSize: pool.idleCount,
+            poolSize: pools.idleCount,
+            templates: pools.loads(),
             activeSessions: sessions.activeCount,
             maxSessions: config.maxSessions,
             refusing: monitor.refusal() !== undefined,
@@ -112,7 +116,7 @@ export class Worker {
 
     // The gauges are read at scrape time, after the pool and sessions below exist.
     const metrics: WorkerMetrics = new WorkerMetrics({
-      poolIdle: (): number => pool.idleCount,
+      poolIdle: (): number => pools.idleCount,
       activeSessions: (): number => sessions.activeCount,
     });
     const monitor: RuntimeMonitor = new RuntimeMonitor({
@@ -120,23 +124,32 @@ export class Worker {
       intervalMs: config.engineCheckIntervalMs,
       log,
       onRecovered: () => {
-        void pool.resume();
+        void pools.resume();
         void sessions.reap();
       },
     });
-    const pool: SandboxPool = new SandboxPool({
-      runtime,
-      labels,
-      size: config.poolSize,
-      refillConcurrency: config.poolRefillConcurrency,
-      checkIntervalMs: config.poolCheckIntervalMs,
-      log,
-      metrics,
-    });
+    // One runtime per template image; an injected runtime (tests) serves every template.
+    const pools: TemplatePools = await TemplatePools.create(
+      {
+        templates,
+        runtimeFor: (template) =>
+          deps.runtime ?? new DockerRuntime({ limits: { ...limits, image: template.image } }),
+        imageExists: (image) => (deps.runtime ? Promise.resolve(true) : dockerImageExists(image)),
+        workerLabels: labels,
+        refillConcurrency: config.poolRefillConcurrency,
+        checkIntervalMs: config.poolCheckIntervalMs,
+        log,
+        metrics,
+        templateMetrics: new TemplateMetrics(metrics.registry, () => pools.views()),
+        activeSessions: (template) =>
+          sessions.list().filter((session) => session.template === template).length,
+      },
+      progress,
+    );
     const sessions: SessionManager = new SessionManager({
       workerId: config.workerId,
       runtime,
-      pool,
+      pools,
       workerLabels: labels,
       maxSessions: config.maxSessions,
       defaultTtlSeconds: config.sessionTtlSeconds,
@@ -162,6 +175,8 @@ export class Worker {
       sessions.adopt({
         id: sessionId,
         sandbox,
+        // Records written before templates existed name none; the container's label does.
+        template: record.template ?? container.labels[TEMPLATE_CONTAINER_LABEL] ?? DEFAULT_TEMPLATE,
         createdAt: record.created_at,
         expiresAt: record.expires_at,
         env: record.env,
@@ -179,17 +194,7 @@ export class Worker {
       metrics,
     });
 
-    const warmStart = performance.now();
-    progress(`warming pool with ${config.poolSize} container(s) from ${config.image}...`);
-    await pool.warm((ready, total) => progress(`container ${ready}/${total} ready`));
-    const seconds = ((performance.now() - warmStart) / 1000).toFixed(1);
-    if (pool.idleCount < config.poolSize) {
-      progress(
-        `pool has ${pool.idleCount}/${config.poolSize} containers after ${seconds} s (${pool.lastError ?? 'unknown error'}); retrying in the background`,
-      );
-    } else {
-      progress(`pool ready: ${pool.idleCount} container(s) in ${seconds} s`);
-    }
+    await pools.warm(progress);
     sessions.start();
     monitor.start();
 
@@ -197,15 +202,16 @@ export class Worker {
     const health = async (): Promise<HealthReport> => {
       const report = {
         worker_id: config.workerId,
-        pool_size: pool.idleCount,
-        pool_target: pool.targetSize,
-        pool_starting: pool.startingCount,
+        pool_size: pools.idleCount,
+        pool_target: pools.targetSize,
+        pool_starting: pools.startingCount,
         pool_min: config.poolMin,
         active_sessions: sessions.activeCount,
         max_sessions: config.maxSessions,
         version: VERSION,
         uptime_seconds: Math.round((Date.now() - startedAt) / 1000),
         ...(registration ? { registered: registration.registered } : {}),
+        templates: pools.views(),
       };
       try {
         await runtime.ping();
@@ -219,14 +225,15 @@ export class Worker {
       return {
         status: 'healthy',
         ...report,
-        ...(pool.idleCount < config.poolMin && pool.lastError
-          ? { pool_error: pool.lastError }
+        ...(pools.idleCount < config.poolMin && pools.lastError
+          ? { pool_error: pools.lastError }
           : {}),
       };
     };
 
     const app = await buildApp({
       sessions,
+      templates: () => pools.views(),
       exec,
       files: new FileService(sessions),
       health,
@@ -235,7 +242,7 @@ export class Worker {
       apiKey: config.apiKey,
       uploadLimitBytes: config.uploadLimitBytes,
     });
-    return new Worker(config, app, sessions, pool, runtime, log, monitor, registration, store);
+    return new Worker(config, app, sessions, pools, runtime, log, monitor, registration, store);
   }
 
   /** Starts listening; resolves to the URL clients use. */
@@ -258,7 +265,7 @@ export class Worker {
       await closeWithGrace(this.app);
       this.monitor.stop();
       await this.sessions.close();
-      await this.pool.close();
+      await this.pools.close();
       await this.runtime.close();
       await this.registration?.flush();
       await this.store?.close();
