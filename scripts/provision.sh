@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Makes sure a Docker engine answers and the sandbox image exists; safe to run again and again.
+# Makes sure a Docker engine answers and every template image exists (images/templates/*/, on the
+# foundation layer images/foundation/); safe to run again and again.
 # Used by `npm run up`, by .ci/run and by humans. Expects `npm ci && npm run build` to have run.
 #
 #   bash scripts/provision.sh [--redis] [--gvisor] [--compose] [--force-image]
@@ -7,7 +8,7 @@
 #   --redis        also install redis-server (Debian package; not started: tests start their own)
 #   --gvisor       also install runsc (Debian package) and register it with the engine as "runsc"
 #   --compose      also install docker-compose (Debian package), to check deploy/docker-compose.yml
-#   --force-image  rebuild the sandbox image even when it is up to date
+#   --force-image  rebuild the template images even when they are up to date
 #
 # With no engine answering, on Debian as root it installs docker.io and starts dockerd in the
 # background (pid in /var/run/sandpool-dockerd.pid, log in /var/log/sandpool-dockerd.log).
@@ -36,7 +37,7 @@ for arg in "$@"; do
     --compose) with_compose=1 ;;
     --force-image) image_args+=(--force) ;;
     -h | --help)
-      sed -n '2,13s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+      sed -n '2,14s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
       exit 0
       ;;
     *) die "unknown option $arg (see --help)" ;;
@@ -281,8 +282,9 @@ main() {
   fi
 
   ensure_built_cli
-  say "sandbox image"
-  (cd "$REPO_ROOT" && node packages/server/dist/cli/main.js image build "${image_args[@]}")
+  # Every template in images/templates/ (base, code-interpreter, ...), each idempotent by its inputs.
+  say "template images"
+  (cd "$REPO_ROOT" && node packages/server/dist/cli/main.js template build --all "${image_args[@]}")
 }
 
 main

@@ -19,8 +19,8 @@ import { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import tar from 'tar-fs';
 
-/** The tag `sandpool image build` produces and the worker runs by default. */
-export const DEFAULT_SANDBOX_TAG = 'sandpool/sandbox:latest';
+/** The tag built when none is given: the foundation layer every template starts from. */
+export const DEFAULT_FOUNDATION_TAG = 'sandpool/foundation:latest';
 /** The public base the Dockerfile names when nothing else is passed in. */
 export const DEFAULT_BASE_IMAGE = 'debian:bookworm-slim';
 /**
@@ -42,7 +42,7 @@ const DEFAULT_PULL_TIMEOUT_MS = 60_000;
 const RUNTIME_DIRS = new Set(['dev', 'proc', 'sys']);
 
 export interface ImageBuildOptions {
-  /** Tag of the image to build. Default `sandpool/sandbox:latest`. */
+  /** Tag of the image to build. Default `sandpool/foundation:latest`. */
   tag?: string;
   /** The build context: a directory holding the Dockerfile and `packages.txt`. */
   contextDir: string;
@@ -113,7 +113,7 @@ export class DockerImageBuilder {
     options: ImageBuildOptions,
     contextDir: string,
   ): Promise<ImageBuildResult> {
-    const tag = options.tag ?? DEFAULT_SANDBOX_TAG;
+    const tag = options.tag ?? DEFAULT_FOUNDATION_TAG;
     await this.ping();
 
     const baseImage = await this.resolveBase(options, contextDir);

@@ -2,10 +2,9 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import Docker from 'dockerode';
 import { AGENT_IMAGE_LABEL } from './docker-runtime.js';
-import { DockerImageBuilder } from './docker-image-builder.js';
+import { DEFAULT_FOUNDATION_TAG, DockerImageBuilder } from './docker-image-builder.js';
 
-/** The foundation layer's tag when none is given. */
-export const DEFAULT_FOUNDATION_TAG = 'sandpool/foundation:latest';
+export { DEFAULT_FOUNDATION_TAG };
 /** Label on every template image: the template's name (`sandpool template list` reads it). */
 export const TEMPLATE_LABEL = 'sandpool.template';
 
