@@ -1,6 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 import { Sandbox, SandpoolClient, TemplateNotFoundError } from '@sandpool/client';
 import { loadCoordinatorConfig } from '../packages/server/src/config/coordinator-config.js';
 import { Coordinator } from '../packages/server/src/coordinator/coordinator.js';
@@ -20,6 +22,7 @@ const BASE_IMAGE = process.env.SANDPOOL_IMAGE ?? 'sandpool/sandbox:latest';
 /** The foundation layer: every `sandpool template build` makes it, and it is a template too. */
 const MINI_IMAGE = process.env.SANDPOOL_TEST_FOUNDATION_IMAGE ?? 'sandpool/foundation:latest';
 const run = randomBytes(3).toString('hex');
+const execFileAsync = promisify(execFile);
 const MISSING_IMAGE = `sandpool/template-ghost:missing-${run}`;
 
 interface SessionView {
@@ -317,12 +320,6 @@ describe('a coordinator places sessions by template', () => {
 
 /** One Redis command through redis-cli (an independent view of what the worker wrote). */
 async function redisCommand(redisUrl: string, ...args: string[]): Promise<string> {
-  const { execFile } = await import('node:child_process');
-  const port = new URL(redisUrl).port;
-  return new Promise((resolve, reject) => {
-    execFile('redis-cli', ['-p', port, ...args], (error, stdout) => {
-      if (error) reject(error);
-      else resolve(stdout.trim());
-    });
-  });
+  const { stdout } = await execFileAsync('redis-cli', ['-p', new URL(redisUrl).port, ...args]);
+  return stdout.trim();
 }
