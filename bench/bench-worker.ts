@@ -11,6 +11,8 @@ export interface BenchWorkerOptions {
   workerId: string;
   poolSize: number;
   maxSessions: number;
+  /** `--templates`; default `base` alone (sized by poolSize), so the figures are base's. */
+  templates?: string;
 }
 
 /**
@@ -37,6 +39,7 @@ export class BenchWorker {
         SANDPOOL_PORT: String(options.port),
         SANDPOOL_WORKER_ID: options.workerId,
         SANDPOOL_POOL_SIZE: String(options.poolSize),
+        SANDPOOL_TEMPLATES: options.templates ?? 'base',
         SANDPOOL_MAX_SESSIONS: String(options.maxSessions),
         SANDPOOL_LOG_LEVEL: 'warn',
       },
@@ -79,8 +82,8 @@ export class BenchWorker {
     });
   }
 
-  async createSession(path = '/v1/sessions'): Promise<string> {
-    const res = await this.call('POST', path, {});
+  async createSession(path = '/v1/sessions', body: Record<string, unknown> = {}): Promise<string> {
+    const res = await this.call('POST', path, body);
     if (res.status !== 201 && res.status !== 200)
       throw new Error(`create: ${res.status} ${JSON.stringify(res.body)}`);
     return String(res.body.session_id);
