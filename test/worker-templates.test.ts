@@ -9,6 +9,7 @@ import { Coordinator } from '../packages/server/src/coordinator/coordinator.js';
 import { call, exec } from './support/http.js';
 import { containersOf, docker } from './support/docker.js';
 import { TestRedis } from './support/redis-server.js';
+import { SandpoolProcess } from './support/sandpool-process.js';
 import { startWorker, type TestWorker } from './support/worker-harness.js';
 import { until } from './support/until.js';
 
@@ -314,6 +315,64 @@ describe('a coordinator places sessions by template', () => {
       assert.equal((JSON.parse(record) as { template: string }).template, 'mini');
     } finally {
       await call(url, 'DELETE', `/v1/sessions/${mini.body.session_id}`);
+    }
+  });
+});
+
+describe('sandpool serve with templates, as a process', () => {
+  test('names a missing image with its build command; a worker killed and restarted re-adopts a session with its template', async () => {
+    const redis = await TestRedis.start();
+    const workerId = `tpl-${run}-proc`;
+    const args = [
+      'serve',
+      '--port',
+      '0',
+      '--worker-id',
+      workerId,
+      '--templates',
+      `mini=1@${MINI_IMAGE},ghost=1@${MISSING_IMAGE}`,
+      '--redis',
+      redis.url,
+      '--heartbeat-interval-ms',
+      '300',
+      '--heartbeat-ttl-ms',
+      '3000',
+    ];
+    let worker = await SandpoolProcess.start(args);
+    try {
+      assert.match(
+        worker.log,
+        /template ghost: image sandpool\/template-ghost:missing-\w+ is missing; build it with `npx sandpool template build ghost`/,
+      );
+      assert.match(worker.log, /template mini: pool ready/);
+      const created = await call<SessionView>(worker.url, 'POST', '/v1/sessions', {
+        template: 'mini',
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const id = created.body.session_id;
+      await exec(worker.url, id, { command: 'echo kept > note' });
+      // The record reaches Redis in the background.
+      await until(
+        async () =>
+          (await redisCommand(redis.url, 'HGET', `sandpool:worker-sessions:${workerId}`, id)) !==
+          '',
+        5000,
+      );
+
+      await worker.stop('SIGKILL');
+      worker = await SandpoolProcess.start(args);
+      assert.match(worker.log, /re-adopted 1 live session/);
+      const read = await call<SessionView>(worker.url, 'GET', `/v1/sessions/${id}`);
+      assert.equal(read.status, 200, JSON.stringify(read.body));
+      assert.equal(read.body.template, 'mini');
+      const note = await exec(worker.url, id, { command: 'cat note' });
+      assert.equal(note.stdout, 'kept\n');
+      const listed = await call<{ templates: TemplateView[] }>(worker.url, 'GET', '/v1/templates');
+      assert.equal(listed.body.templates.find((t) => t.name === 'mini')?.active_sessions, 1);
+    } finally {
+      await worker.stop();
+      await redis.stop();
+      assert.deepEqual(await containersOf(workerId), []);
     }
   });
 });
