@@ -10,6 +10,7 @@ import { call, exec } from './support/http.js';
 import { containersOf, docker } from './support/docker.js';
 import { TestRedis } from './support/redis-server.js';
 import { SandpoolProcess } from './support/sandpool-process.js';
+import { runProcess } from './support/run-process.js';
 import { startWorker, type TestWorker } from './support/worker-harness.js';
 import { until } from './support/until.js';
 
@@ -24,6 +25,7 @@ const BASE_IMAGE = process.env.SANDPOOL_IMAGE ?? 'sandpool/sandbox:latest';
 const MINI_IMAGE = process.env.SANDPOOL_TEST_FOUNDATION_IMAGE ?? 'sandpool/foundation:latest';
 const run = randomBytes(3).toString('hex');
 const execFileAsync = promisify(execFile);
+const CLI = new URL('../packages/server/src/cli/main.ts', import.meta.url).pathname;
 const MISSING_IMAGE = `sandpool/template-ghost:missing-${run}`;
 
 interface SessionView {
@@ -169,6 +171,20 @@ describe('a worker with several templates', () => {
     } finally {
       await call(w.url, 'DELETE', `/v1/sessions/${id}`);
     }
+  });
+
+  test('sandpool exec --template runs in a session of that template', async () => {
+    const cli = (...args: string[]) =>
+      runProcess(process.execPath, ['--import', 'tsx', CLI, 'exec', '--url', w.url, ...args]);
+    const onMini = await cli('--template', 'mini', '--', 'command -v git || echo no-git');
+    assert.equal(onMini.code, 0, onMini.stderr);
+    assert.equal(onMini.stdout, 'no-git\n');
+    const onBase = await cli('--', 'git --version');
+    assert.equal(onBase.code, 0, onBase.stderr);
+    assert.match(onBase.stdout, /^git version/);
+    const unknown = await cli('--template', 'nope', '--', 'true');
+    assert.equal(unknown.code, 125);
+    assert.match(unknown.stderr, /No template "nope"/);
   });
 
   test('an unknown template answers 404 template_not_found; a missing image says how to build it', async () => {

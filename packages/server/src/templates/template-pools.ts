@@ -106,7 +106,9 @@ export class TemplatePools implements SandboxSource {
       [...this.entries.values()].map(async ({ spec, pool }) => {
         if (pool === undefined) return;
         const started = performance.now();
-        progress(`template ${spec.name}: warming ${spec.poolSize} container(s) from ${spec.image}`);
+        progress(
+          `template ${spec.name}: warming pool with ${spec.poolSize} container(s) from ${spec.image}...`,
+        );
         await pool.warm((ready, total) =>
           progress(`template ${spec.name}: container ${ready}/${total} ready`),
         );
@@ -114,7 +116,7 @@ export class TemplatePools implements SandboxSource {
         progress(
           pool.idleCount < spec.poolSize
             ? `template ${spec.name}: ${pool.idleCount}/${spec.poolSize} containers after ${seconds} s (${pool.lastError ?? 'unknown error'}); retrying in the background`
-            : `template ${spec.name}: pool ready, ${pool.idleCount} container(s) in ${seconds} s`,
+            : `template ${spec.name}: pool ready: ${pool.idleCount} container(s) in ${seconds} s`,
         );
       }),
     );
