@@ -235,6 +235,26 @@ describe('a worker with several templates', () => {
   });
 });
 
+describe('a worker none of whose template images is built', () => {
+  test('starts, reports itself unhealthy saying what to build, and answers template_not_found', async () => {
+    const w = await startWorker({ templates: `ghost=1@${MISSING_IMAGE}` });
+    try {
+      const health = await call<{ status: string; reason: string }>(w.url, 'GET', '/health');
+      assert.equal(health.status, 503);
+      assert.equal(health.body.status, 'unhealthy');
+      assert.match(health.body.reason, /npx sandpool template build --all/);
+      const created = await call<{ error: { code: string } }>(w.url, 'POST', '/v1/sessions', {
+        template: 'ghost',
+      });
+      assert.equal(created.status, 404);
+      assert.equal(created.body.error.code, 'template_not_found');
+    } finally {
+      await w.close();
+    }
+    assert.deepEqual(await containersOf(w.workerId), []);
+  });
+});
+
 describe('a coordinator places sessions by template', () => {
   let redis: TestRedis;
   let baseWorker: TestWorker;

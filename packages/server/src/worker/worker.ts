@@ -222,6 +222,14 @@ export class Worker {
           ...report,
         };
       }
+      if (pools.served.length === 0) {
+        return {
+          status: 'unhealthy',
+          reason:
+            'No template image is built, so no session can start; run `npx sandpool template build --all` and restart.',
+          ...report,
+        };
+      }
       return {
         status: 'healthy',
         ...report,
