@@ -12,6 +12,8 @@ export interface BenchWorkerOptions {
   poolSize: number;
   /** Unset: the worker's default, sized from the host. */
   maxSessions?: number;
+  /** `--templates`; default `base` alone (sized by poolSize), so the figures are base's. */
+  templates?: string;
 }
 
 /**
@@ -38,6 +40,7 @@ export class BenchWorker {
         SANDPOOL_PORT: String(options.port),
         SANDPOOL_WORKER_ID: options.workerId,
         SANDPOOL_POOL_SIZE: String(options.poolSize),
+        SANDPOOL_TEMPLATES: options.templates ?? 'base',
         ...(options.maxSessions === undefined
           ? {}
           : { SANDPOOL_MAX_SESSIONS: String(options.maxSessions) }),
@@ -82,8 +85,8 @@ export class BenchWorker {
     });
   }
 
-  async createSession(path = '/v1/sessions'): Promise<string> {
-    const res = await this.call('POST', path, {});
+  async createSession(path = '/v1/sessions', body: Record<string, unknown> = {}): Promise<string> {
+    const res = await this.call('POST', path, body);
     if (res.status !== 201 && res.status !== 200)
       throw new Error(`create: ${res.status} ${JSON.stringify(res.body)}`);
     return String(res.body.session_id);

@@ -1,7 +1,7 @@
 // `npm run bench`: sandpool's fast path against plain Docker, measured in one run on this machine.
 // Prints a table (median, p90, p99), the ratios against the baselines and the issue's targets,
 // and writes everything as JSON to bench/results/. Needs the Docker engine and the sandbox image
-// (`npx sandpool image build`); takes about two minutes on 2 cores.
+// (`npx sandpool template build --all`); takes about two minutes on 2 cores.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile, mkdir, writeFile } from 'node:fs/promises';
@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { BenchWorker } from './bench-worker.js';
 import { DOCKER_RUN_FLAGS, DockerEngine } from './docker-engine.js';
 import { summarize, timedPool, type Summary } from './stats.js';
+import { templatePools } from './template-bench.js';
 
 const run = promisify(execFile);
 const IMAGE = process.env.SANDPOOL_IMAGE ?? 'sandpool/sandbox:latest';
@@ -315,6 +316,21 @@ async function main() {
   const warm = await warmPool(5871);
   const cold = await defaultPool(5872);
   const hey = await seedHey(5873);
+  const templates = await templatePools(
+    5874,
+    `bench-${runId}-t`,
+    [
+      { name: 'base', image: IMAGE },
+      {
+        name: 'code-interpreter',
+        image:
+          process.env.SANDPOOL_BENCH_CODE_INTERPRETER_IMAGE ??
+          'sandpool/template-code-interpreter:latest',
+      },
+    ],
+    record,
+    step,
+  );
   // Measured again now: on a shared machine the engine's speed drifts over a run, and the
   // sustained rate is compared with the mean of both.
   step('baseline again');
@@ -439,6 +455,7 @@ async function main() {
     image: IMAGE,
     rows,
     idle_memory: warm.memory,
+    templates,
     ratios,
     targets,
     hey: hey

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Makes sure a Docker engine answers and the sandbox image exists; safe to run again and again.
+# Makes sure a Docker engine answers and every template image exists (images/templates/*/, on the
+# foundation layer images/foundation/); safe to run again and again.
 # Used by `npm run up`, by .ci/run and by humans. Expects `npm ci && npm run build` to have run.
 #
 #   bash scripts/provision.sh [--redis] [--gvisor] [--compose] [--hey] [--force-image]
@@ -8,7 +9,7 @@
 #   --gvisor       also install runsc (Debian package) and register it with the engine as "runsc"
 #   --compose      also install docker-compose (Debian package), to check deploy/docker-compose.yml
 #   --hey          also install hey (Debian package), the seed's HTTP load tester (`npm run bench`)
-#   --force-image  rebuild the sandbox image even when it is up to date
+#   --force-image  rebuild the template images even when they are up to date
 #
 # With no engine answering, on Debian as root it installs docker.io and starts dockerd in the
 # background (pid in /var/run/sandpool-dockerd.pid, log in /var/log/sandpool-dockerd.log).
@@ -293,8 +294,9 @@ main() {
   fi
 
   ensure_built_cli
-  say "sandbox image"
-  (cd "$REPO_ROOT" && node packages/server/dist/cli/main.js image build "${image_args[@]}")
+  # Every template in images/templates/ (base, code-interpreter, ...), each idempotent by its inputs.
+  say "template images"
+  (cd "$REPO_ROOT" && node packages/server/dist/cli/main.js template build --all "${image_args[@]}")
 }
 
 main

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `npm run up`: install, build, make sure a Docker engine and the sandbox image exist, then run a
-# worker in the foreground (127.0.0.1:5000, pool of 5 unless SANDPOOL_* or flags say otherwise).
+# `npm run up`: install, build, make sure a Docker engine and every template image exist, then run
+# a worker in the foreground (127.0.0.1:5000; base=5,code-interpreter=1 unless SANDPOOL_* or flags
+# say otherwise).
 #   npm run up -- --pool-size 10 --port 5001
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -103,6 +103,7 @@ describe('OpenAPI document', () => {
       'GET /v1/sessions/{id}',
       'POST /v1/sessions/{id}/keepalive',
       'DELETE /v1/sessions/{id}',
+      'GET /v1/templates',
       'POST /v1/sessions/{id}/exec',
       'PUT /v1/sessions/{id}/files',
       'GET /v1/sessions/{id}/files',
@@ -131,6 +132,7 @@ describe('OpenAPI document', () => {
     const s = `/v1/sessions/${id}`;
 
     await request('GET', '/v1/sessions', '/v1/sessions');
+    await request('GET', '/v1/templates', '/v1/templates');
     await request('GET', '/v1/sessions/{id}', s);
     await request('POST', '/v1/sessions/{id}/keepalive', `${s}/keepalive`, {
       json: { ttl_seconds: 900 },

@@ -13,7 +13,8 @@ const CLI = fileURLToPath(new URL('../packages/server/src/cli/main.ts', import.m
 /** Runs `sandpool <args>` from source, as `npx sandpool` would from the build. */
 function sandpool(args: string[], env: Record<string, string> = {}) {
   return spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
-    env: { ...process.env, ...env },
+    // `base` alone, as before templates: the container counts below are base's.
+    env: { SANDPOOL_TEMPLATES: 'base', ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 }

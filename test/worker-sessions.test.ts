@@ -150,7 +150,7 @@ describe('sessions and the pool', () => {
     await createSession(first.url);
     // Its refill must be done: a start still in flight would land after the next run looked.
     await until(
-      async () => first.worker.pool.idleCount === 1 && first.worker.pool.startingCount === 0,
+      async () => first.worker.pools.idleCount === 1 && first.worker.pools.startingCount === 0,
     );
     // Simulate a crash: drop the worker without closing it, containers stay.
     await first.worker.app.close();

@@ -149,12 +149,15 @@ class SandboxClient:
     :param env: environment variables every command of the session sees
     :param metadata: labels kept with the session
     :param create_timeout_s: how long to retry while the server has no capacity
+    :param template: template of the session (``GET /v1/templates``); default ``base``
     """
 
     def __init__(self, url=None, api_key=None, ttl_seconds=None, env=None, metadata=None,
-                 session_id=None, close_on_exit=None, create_timeout_s=CREATE_TIMEOUT_S):
+                 session_id=None, close_on_exit=None, create_timeout_s=CREATE_TIMEOUT_S,
+                 template=None):
         self._transport = _Transport(url, api_key)
-        self._options = {"ttl_seconds": ttl_seconds, "env": env, "metadata": metadata}
+        self._options = {"template": template, "ttl_seconds": ttl_seconds, "env": env,
+                         "metadata": metadata}
         self._create_timeout_s = create_timeout_s
         self._owned = session_id is None if close_on_exit is None else close_on_exit
         self.session_id = session_id

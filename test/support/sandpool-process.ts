@@ -15,7 +15,9 @@ export class SandpoolProcess {
 
   static async start(args: string[], env: Record<string, string> = {}): Promise<SandpoolProcess> {
     const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
-      env: { ...process.env, ...env },
+      // Only `base` unless a test asks for more: a warm code interpreter in every test worker
+      // would cost each test file a kernel start.
+      env: { SANDPOOL_TEMPLATES: 'base', ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';

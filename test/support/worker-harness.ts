@@ -19,7 +19,14 @@ export interface TestWorker {
  */
 export async function startWorker(overrides: Partial<WorkerConfig> = {}): Promise<TestWorker> {
   const config: WorkerConfig = {
-    ...loadWorkerConfig({}, { SANDPOOL_IMAGE: process.env.SANDPOOL_IMAGE }),
+    ...loadWorkerConfig(
+      {},
+      {
+        SANDPOOL_IMAGE: process.env.SANDPOOL_IMAGE,
+        // Only `base` (sized by poolSize below) unless a test asks for more templates.
+        SANDPOOL_TEMPLATES: process.env.SANDPOOL_TEMPLATES ?? 'base',
+      },
+    ),
     port: 0,
     workerId: `test-${randomBytes(4).toString('hex')}`,
     poolSize: 2,

@@ -9,6 +9,7 @@ export type ApiErrorCode =
   | 'forbidden_origin'
   | 'session_not_found'
   | 'file_not_found'
+  | 'template_not_found'
   | 'session_lost'
   | 'payload_too_large'
   | 'capacity_exhausted'
@@ -92,6 +93,14 @@ export class FileNotFoundError extends SandboxError {
   constructor(message: string, options?: SandboxErrorOptions) {
     super('file_not_found', message, { status: 404, ...options });
     this.name = 'FileNotFoundError';
+  }
+}
+
+/** 404 `template_not_found`: the server serves no such template (`listTemplates` shows which it does). */
+export class TemplateNotFoundError extends SandboxError {
+  constructor(message: string, options?: SandboxErrorOptions) {
+    super('template_not_found', message, { status: 404, ...options });
+    this.name = 'TemplateNotFoundError';
   }
 }
 
@@ -193,6 +202,7 @@ const API_ERRORS: Record<
   forbidden_origin: (m, o) => new ForbiddenOriginError(m, o),
   session_not_found: (m, o) => new SessionNotFoundError(m, o),
   file_not_found: (m, o) => new FileNotFoundError(m, o),
+  template_not_found: (m, o) => new TemplateNotFoundError(m, o),
   session_lost: (m, o) => new SessionLostError(m, o),
   payload_too_large: (m, o) => new PayloadTooLargeError(m, o),
   capacity_exhausted: (m, o) => new CapacityError(m, o),

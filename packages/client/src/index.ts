@@ -46,6 +46,7 @@ export {
   SandboxError,
   SessionLostError,
   SessionNotFoundError,
+  TemplateNotFoundError,
   type ApiErrorCode,
   type CapacityErrorOptions,
   type ClientErrorCode,
@@ -63,5 +64,6 @@ export type {
   FileType,
   HealthStatus,
   SessionInfo,
+  TemplateInfo,
   WriteFileResult,
 } from './types.js';

@@ -7,6 +7,11 @@ export const DEFAULT_CREATE_TIMEOUT_MS = 30_000;
 
 /** Options of `Sandbox.create`. */
 export interface SandboxCreateOptions extends ConnectionOptions {
+  /**
+   * Template to start from (`GET /v1/templates` lists them): `base` (the default) or
+   * `code-interpreter`, or one the operator built. An unknown one throws `TemplateNotFoundError`.
+   */
+  template?: string;
   /** Session lifetime in seconds; default the server's (1 hour). Extend it with `keepAlive`. */
   ttlSeconds?: number;
   /** Environment variables every command of the session sees. */

@@ -1,6 +1,7 @@
 import { HttpTransport, resolveConnection, type ConnectionOptions } from './http-transport.js';
 import { deleteSession, getHealth, getSession, listSessions } from './session-api.js';
-import type { HealthStatus, SessionInfo } from './types.js';
+import type { HealthStatus, SessionInfo, TemplateInfo } from './types.js';
+import { parseTemplateList } from './wire.js';
 
 /** Options of the {@link SandpoolClient} calls. */
 export interface CallOptions {
@@ -36,6 +37,17 @@ export class SandpoolClient {
    */
   async health(options: CallOptions = {}): Promise<HealthStatus> {
     return getHealth(this.transport, options.signal);
+  }
+
+  /** The templates the server (or, on a coordinator, the cluster) serves, with their pools. */
+  async listTemplates(options: CallOptions = {}): Promise<TemplateInfo[]> {
+    return parseTemplateList(
+      await this.transport.requestJson({
+        method: 'GET',
+        path: '/v1/templates',
+        signal: options.signal,
+      }),
+    );
   }
 
   /** Every open session the server (or, on a coordinator, the cluster) holds. */

@@ -16,6 +16,7 @@ export function sessionPath(sessionId: string): string {
 export async function createSession(
   transport: HttpTransport,
   options: {
+    template?: string;
     ttlSeconds?: number;
     env?: Record<string, string>;
     metadata?: Record<string, string>;

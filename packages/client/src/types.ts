@@ -4,6 +4,8 @@ export interface SessionInfo {
   sessionId: string;
   /** The worker that holds the session's container. */
   workerId: string;
+  /** The template the session's sandbox was made from (`base` unless asked otherwise). */
+  template: string;
   /** When the session was created. */
   createdAt: Date;
   /** When the server ends the session unless `keepAlive` moves it. */
@@ -98,6 +100,22 @@ export interface FileEntry {
  * `GET /health`, as the server sent it (snake_case, since a coordinator adds fields a worker has
  * not, and the SDK should not drop them).
  */
+/** A template the server serves (`GET /v1/templates`), with its warm pool. */
+export interface TemplateInfo {
+  /** Its name, as `Sandbox.create({ template })` takes it. */
+  name: string;
+  /** Warm sandboxes ready now (summed over workers on a coordinator). */
+  poolSize: number;
+  /** Sessions open on it. */
+  activeSessions: number;
+  /** The image its sandboxes run (a worker only). */
+  image?: string;
+  /** `ready`, or `image_missing` when the operator has not built it yet (a worker only). */
+  status?: string;
+  /** The workers that serve it (a coordinator only). */
+  workers?: string[];
+}
+
 export interface HealthStatus {
   /** `healthy`, or `unhealthy` with a `reason`; a server may also say `degraded`. */
   status: string;

@@ -6,6 +6,7 @@ import type {
   FileEntry,
   FileType,
   SessionInfo,
+  TemplateInfo,
   WriteFileResult,
 } from './types.js';
 
@@ -69,6 +70,8 @@ export function parseSession(value: unknown): SessionInfo {
   return {
     sessionId: string(o, 'session_id', 'session'),
     workerId: typeof o.worker_id === 'string' ? o.worker_id : '',
+    // Servers that predate templates serve only `base`.
+    template: typeof o.template === 'string' ? o.template : 'base',
     createdAt: date(o, 'created_at', 'session'),
     expiresAt: date(o, 'expires_at', 'session'),
     metadata: stringRecord(o.metadata),
@@ -80,6 +83,25 @@ export function parseSessionList(value: unknown): SessionInfo[] {
   const sessions = object(value, 'session list').sessions;
   if (!Array.isArray(sessions)) throw invalid('session list', value);
   return sessions.map(parseSession);
+}
+
+/** `GET /v1/templates`. */
+export function parseTemplateList(value: unknown): TemplateInfo[] {
+  const templates = object(value, 'template list').templates;
+  if (!Array.isArray(templates)) throw invalid('template list', value);
+  return templates.map((item) => {
+    const o = object(item, 'template');
+    return {
+      name: string(o, 'name', 'template'),
+      poolSize: number(o, 'pool_size', 'template'),
+      activeSessions: typeof o.active_sessions === 'number' ? o.active_sessions : 0,
+      ...(typeof o.image === 'string' ? { image: o.image } : {}),
+      ...(typeof o.status === 'string' ? { status: o.status } : {}),
+      ...(Array.isArray(o.workers)
+        ? { workers: o.workers.filter((w): w is string => typeof w === 'string') }
+        : {}),
+    };
+  });
 }
 
 /** The JSON answer of exec. */
@@ -184,11 +206,13 @@ export function parseFileList(value: unknown): FileEntry[] {
 
 /** `{"ttl_seconds", "env", "metadata"}`, leaving out what the caller did not give. */
 export function sessionCreateBody(options: {
+  template?: string;
   ttlSeconds?: number;
   env?: Record<string, string>;
   metadata?: Record<string, string>;
 }): Json {
   const body: Json = {};
+  if (options.template !== undefined) body.template = options.template;
   if (options.ttlSeconds !== undefined) body.ttl_seconds = options.ttlSeconds;
   if (options.env !== undefined) body.env = options.env;
   if (options.metadata !== undefined) body.metadata = options.metadata;

@@ -60,12 +60,14 @@ function registerTest(program: Command): void {
           'sandboxuser (not root), python3, upload and run a script, a batch, close',
       ),
   )
+    .option('--template <name>', 'template of the session (default base)')
     .addHelpText('after', examples('sandpool test', 'sandpool test --url http://10.0.0.5:8000'))
-    .action((flags: ClientFlags) =>
+    .action((flags: ClientFlags & { template?: string }) =>
       runAction('test', flags, async () => {
         const url = new SandpoolClient(connectionOptions(flags)).url;
         if (flags.json !== true) printDiagnostic(`testing sandpool at ${url}`);
-        const steps = await runSelfTest(connectionOptions(flags), (step) => {
+        const connection = { ...connectionOptions(flags), template: flags.template };
+        const steps = await runSelfTest(connection, (step) => {
           if (flags.json !== true) printResult(formatStep(step));
         });
         const ok = steps.every((step) => step.ok === true);
@@ -95,6 +97,7 @@ function formatStep(step: SelfTestStep): string {
 
 interface ExecFlags extends ClientFlags {
   session?: string;
+  template?: string;
   timeout?: number;
   cwd?: string;
   env?: Record<string, string>;
@@ -111,6 +114,7 @@ function registerExec(program: Command): void {
       )
       .argument('<command...>', 'the command; put it after --')
       .option('-s, --session <id>', 'run in this existing session')
+      .option('--template <name>', 'template of the new session (default base)')
       .option(
         '-t, --timeout <ms>',
         'time limit in milliseconds (server default 60000)',
@@ -171,7 +175,7 @@ async function execCommand(words: string[], flags: ExecFlags): Promise<number> {
 
 /** The `--session` sandbox, or a new short-lived one the caller closes. */
 async function openSandbox(
-  flags: ClientFlags & { session?: string },
+  flags: ClientFlags & { session?: string; template?: string },
   signal?: AbortSignal,
 ): Promise<Sandbox> {
   if (flags.session !== undefined) {
@@ -179,6 +183,7 @@ async function openSandbox(
   }
   return Sandbox.create({
     ...connectionOptions(flags),
+    template: flags.template,
     ttlSeconds: OWN_SESSION_TTL_SECONDS,
     metadata: { created_by: 'sandpool cli' },
     signal,

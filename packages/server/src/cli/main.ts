@@ -6,6 +6,7 @@ import { registerDoctorCommand } from './doctor-command.js';
 import { registerImageCommand } from './image-command.js';
 import { registerMcpCommand } from './mcp-command.js';
 import { registerServeCommand } from './serve-command.js';
+import { registerTemplateCommand } from './template-command.js';
 
 /** The `sandpool` command line: the worker, its image, and the client commands. */
 const program = new Command('sandpool')
@@ -18,6 +19,7 @@ registerCoordinatorCommand(program);
 // Further commands register here, one line each.
 registerClientCommands(program);
 registerImageCommand(program);
+registerTemplateCommand(program);
 registerMcpCommand(program);
 registerDoctorCommand(program);
 

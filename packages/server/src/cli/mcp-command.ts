@@ -8,6 +8,7 @@ interface McpFlags {
   apiKey?: string;
   session?: string;
   ttlSeconds?: number;
+  template?: string;
 }
 
 /**
@@ -22,6 +23,7 @@ export function registerMcpCommand(program: Command): void {
         'Desktop, IDEs and other MCP clients)',
     )
     .option('--session <id>', 'use this existing session (left open on exit) instead of a new one')
+    .option('--template <name>', 'template of the sandbox it creates (default base)')
     .option(
       '--ttl-seconds <n>',
       'lifetime of the sandbox it creates, in seconds (default the server’s)',
@@ -42,6 +44,7 @@ export function registerMcpCommand(program: Command): void {
         connection: { url: flags.url, apiKey: flags.apiKey },
         sessionId: flags.session,
         ttlSeconds: flags.ttlSeconds,
+        template: flags.template,
       });
       const server = createSandboxMcpServer(lease);
 

@@ -9,6 +9,7 @@ import {
   type RawFlags,
   type SettingOf,
 } from './settings-table.js';
+import { workerTemplates } from '../templates/worker-templates.js';
 
 /**
  * Every worker setting, with its environment variable, CLI flag and default in one table.
@@ -17,6 +18,8 @@ import {
 export interface WorkerConfig extends ListenConfig {
   workerId: string;
   image: string;
+  /** `--templates` as given (`base=5,code-interpreter=1`); see `workerTemplates`. */
+  templates: string | undefined;
   poolSize: number;
   poolMin: number;
   poolMax: number;
@@ -84,7 +87,17 @@ export const WORKER_SETTINGS: readonly SettingOf<WorkerConfig>[] = [
     flag: '--image',
     kind: 'string',
     fallback: 'sandpool/sandbox:latest',
-    description: 'Sandbox image (built by `sandpool image build`).',
+    description: 'Image of the `base` template (built by `sandpool template build base`).',
+  },
+  {
+    key: 'templates',
+    env: 'SANDPOOL_TEMPLATES',
+    flag: '--templates',
+    kind: 'string',
+    fallback: undefined,
+    defaultLabel: '`base=5,code-interpreter=1` (base follows --pool-size)',
+    description:
+      'Templates to pool, `name=count[@image]` comma-separated; each gets its own warm pool. Images default to `sandpool/template-<name>:latest` (`base`: --image).',
   },
   {
     key: 'poolSize',
@@ -92,7 +105,8 @@ export const WORKER_SETTINGS: readonly SettingOf<WorkerConfig>[] = [
     flag: '--pool-size',
     kind: 'int',
     fallback: 5,
-    description: 'Warm containers kept ready when demand is calm (the elastic target’s base).',
+    description:
+      'Warm containers of the `base` template kept ready when demand is calm (the elastic target’s base; --templates sizes the others).',
   },
   {
     key: 'poolMin',
@@ -368,6 +382,11 @@ export function validateWorkerConfig(c: WorkerConfig): void {
     problems.push(`--pool-min (${c.poolMin}) exceeds --pool-size (${c.poolSize})`);
   if (c.poolSize > c.poolMax)
     problems.push(`--pool-size (${c.poolSize}) exceeds --pool-max (${c.poolMax})`);
+  try {
+    workerTemplates(c);
+  } catch (error) {
+    problems.push(error instanceof Error ? error.message : String(error));
+  }
   if (c.poolRefillConcurrency < 1) problems.push('--pool-refill-concurrency must be at least 1');
   if (c.maxSessions < 1) problems.push('--max-sessions must be at least 1');
   if (c.reconcileIntervalMs < 100) problems.push('--reconcile-interval-ms must be at least 100');

@@ -5,6 +5,12 @@ import { SESSION_MAPPING_GRACE_MS, type RedisStore } from '../redis/redis-store.
 import type { Clock } from '../sessions/clock.js';
 import type { CoordinatorMetrics } from './coordinator-metrics.js';
 import { rankForNewSession, type WorkerDirectory } from './worker-directory.js';
+import {
+  clusterTemplates,
+  requestedTemplate,
+  workersServing,
+  type ClusterTemplateView,
+} from '../templates/template-placement.js';
 import { readResponse, type WorkerProxy, type WorkerUnreachableError } from './worker-proxy.js';
 
 /** The worker a request goes to. */
@@ -83,7 +89,16 @@ export class SessionRouter {
   async create(path: string, body: Buffer, headers: OutgoingHttpHeaders): Promise<BufferedAnswer> {
     const { directory, proxy, metrics, log } = this.options;
     const known = await directory.list();
-    const candidates = rankForNewSession(known);
+    const template = requestedTemplate(body);
+    const serving = workersServing(known, template);
+    if (serving.length === 0 && known.some((w) => w.healthy)) {
+      const served = clusterTemplates(known).map((t) => t.name);
+      throw new SandpoolError(
+        'template_not_found',
+        `No worker serves template "${template}"; the workers serve ${served.join(', ') || 'no template'} (GET /v1/templates). Start a worker with --templates ${template}=N.`,
+      );
+    }
+    const candidates = rankForNewSession(serving);
     let retryAfter = 2;
     let tried = 0;
     for (const worker of candidates) {
@@ -128,6 +143,11 @@ export class SessionRouter {
         : `Every worker that could take a session refused or failed it (${tried} tried); retry later or add workers.`,
       Math.min(retryAfter, 30),
     );
+  }
+
+  /** The templates of every live worker, summed (a coordinator's `GET /v1/templates`). */
+  async templates(): Promise<ClusterTemplateView[]> {
+    return clusterTemplates(await this.options.directory.list());
   }
 
   /** Any worker with a live heartbeat (for what every worker answers alike: the API document). */

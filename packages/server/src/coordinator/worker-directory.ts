@@ -12,6 +12,8 @@ export interface WorkerView {
   pool_size: number;
   active_sessions: number;
   max_sessions: number;
+  /** Templates it serves, with their free warm containers; absent for workers that predate them. */
+  templates?: { name: string; pool_size: number; active_sessions: number }[];
   /** Takes new sessions (healthy and below its session limit). */
   accepting: boolean;
   last_heartbeat: string;
@@ -63,6 +65,7 @@ function toView({ heartbeat: h, alive }: WorkerEntry): WorkerView {
     pool_size: h.pool_size,
     active_sessions: h.active_sessions,
     max_sessions: h.max_sessions,
+    ...(h.templates ? { templates: h.templates } : {}),
     accepting: alive && h.accepting,
     last_heartbeat: h.last_heartbeat,
   };

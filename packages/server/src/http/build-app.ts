@@ -19,9 +19,12 @@ import { execRoutes } from './routes/exec-routes.js';
 import { fileRoutes } from './routes/file-routes.js';
 import { serviceRoutes, type HealthReport } from './routes/service-routes.js';
 import { sessionRoutes } from './routes/session-routes.js';
+import { templateRoutes } from './routes/template-routes.js';
+import type { TemplateView } from '../templates/template-pools.js';
 
 export interface AppServices {
   sessions: SessionManager;
+  templates: () => TemplateView[];
   exec: ExecService;
   files: FileService;
   health: () => Promise<HealthReport>;
@@ -87,6 +90,7 @@ export async function buildApp(services: AppServices): Promise<FastifyInstance> 
       'Pre-warmed, hardened code-execution sandboxes for AI agents. Errors are `{"error": {"code", "message"}}`.',
   });
   await app.register(sessionRoutes, { sessions: services.sessions });
+  await app.register(templateRoutes, { templates: services.templates });
   await app.register(execRoutes, { exec: services.exec });
   await app.register(fileRoutes, {
     files: services.files,

@@ -92,6 +92,7 @@ export async function registerOpenApi(
       info,
       tags: [
         { name: 'sessions', description: 'Open, inspect, extend and end sandboxes' },
+        { name: 'templates', description: 'The sandbox images served, each with its warm pool' },
         { name: 'exec', description: 'Run commands' },
         { name: 'files', description: 'Move files in and out, as the sandbox user' },
         { name: 'service', description: 'Health and metrics' },

@@ -29,8 +29,15 @@ export const MetadataSchema = Type.Record(
   },
 );
 
+/** A template's name (`GET /v1/templates` lists them). */
+export const TemplateName = Type.String({
+  pattern: '^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$',
+  description: 'Template to start the session from (GET /v1/templates); default `base`',
+});
+
 export const CreateSessionBody = Type.Object(
   {
+    template: Type.Optional(TemplateName),
     ttl_seconds: Type.Optional(Type.Integer({ minimum: 1 })),
     env: Type.Optional(EnvSchema),
     metadata: Type.Optional(MetadataSchema),
@@ -51,6 +58,7 @@ export type SessionParams = Static<typeof SessionParams>;
 export const SessionView = Type.Object({
   session_id: Type.String(),
   worker_id: Type.String(),
+  template: Type.String({ description: 'The template the session’s sandbox was made from' }),
   created_at: Type.String(),
   expires_at: Type.String(),
   metadata: Type.Record(Type.String(), Type.String()),
@@ -139,6 +147,30 @@ export const WrittenFile = Type.Object(
   { description: 'Written' },
 );
 
+export const TemplateView = Type.Object({
+  name: Type.String(),
+  image: Type.Optional(Type.String({ description: 'Image its sandboxes run (on a worker)' })),
+  status: Type.Optional(
+    Type.String({
+      description:
+        '`ready`, or `image_missing` (configured; build it with `sandpool template build`)',
+    }),
+  ),
+  pool_size: Type.Integer({ description: 'Warm sandboxes ready now' }),
+  pool_target: Type.Optional(Type.Integer({ description: 'Warm sandboxes the pool keeps' })),
+  pool_starting: Type.Optional(Type.Integer({ description: 'Sandboxes starting for the pool' })),
+  active_sessions: Type.Integer(),
+  pool_error: Type.Optional(Type.String({ description: 'Why the last start failed' })),
+  workers: Type.Optional(
+    Type.Array(Type.String(), { description: 'On a coordinator: the workers that serve it' }),
+  ),
+});
+
+export const TemplateList = Type.Object(
+  { templates: Type.Array(TemplateView) },
+  { description: 'Every template served, with its pool' },
+);
+
 /** Health has more fields on a coordinator than on a worker; all are passed through. */
 export const HealthView = Type.Object(
   {
@@ -156,7 +188,7 @@ const ERROR_MEANINGS: Record<number, string> = {
   400: 'invalid_request (the body, query or a header fails the schema) or invalid_path',
   401: 'unauthorized: an API key is set and the request lacks `Authorization: Bearer <key>`',
   403: 'forbidden_origin: the `Host` or `Origin` header names a site this server does not serve (see --allowed-hosts, --allowed-origins)',
-  404: 'session_not_found (unknown, closed or expired) or file_not_found',
+  404: 'session_not_found (unknown, closed or expired), file_not_found, or template_not_found',
   410: 'session_lost: the session’s container died; it cannot come back',
   413: 'payload_too_large: over the upload limit, or no space left in the sandbox',
   500: 'internal_error: a bug in sandpool (logged with its stack); retrying will not help',

@@ -29,7 +29,11 @@ export interface McpSandbox {
 
 /** Where a lease gets its sandbox: a new session, or an existing one by id. */
 export interface McpSandboxSource {
-  create(options: { ttlSeconds?: number; metadata: Record<string, string> }): Promise<McpSandbox>;
+  create(options: {
+    template?: string;
+    ttlSeconds?: number;
+    metadata: Record<string, string>;
+  }): Promise<McpSandbox>;
   connect(sessionId: string): Promise<McpSandbox>;
 }
 

@@ -24,6 +24,8 @@ interface SandboxLeaseCommonOptions {
   sessionId?: string;
   /** Lifetime of a sandbox the lease creates, in seconds; default the server's. */
   ttlSeconds?: number;
+  /** Template of a sandbox the lease creates; default `base`. */
+  template?: string;
   /** Labels for a sandbox the lease creates. */
   metadata?: Record<string, string>;
 }
@@ -97,6 +99,7 @@ export class SandboxLease {
       this.attachTo !== undefined
         ? await this.source.connect(this.attachTo)
         : await this.source.create({
+            template: this.options.template,
             ttlSeconds: this.options.ttlSeconds,
             metadata: { client: 'mcp', ...this.options.metadata },
           });

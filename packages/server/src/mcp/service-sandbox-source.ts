@@ -21,10 +21,12 @@ export class ServiceSandboxSource implements McpSandboxSource {
   constructor(private readonly services: WorkerServices) {}
 
   async create(options: {
+    template?: string;
     ttlSeconds?: number;
     metadata: Record<string, string>;
   }): Promise<McpSandbox> {
     const session = await this.services.sessions.create({
+      template: options.template,
       ttlSeconds: options.ttlSeconds,
       metadata: options.metadata,
     });
@@ -118,6 +120,7 @@ class ServiceSandbox implements McpSandbox {
     return {
       sessionId: view.session_id,
       workerId: view.worker_id,
+      template: view.template,
       createdAt: new Date(view.created_at),
       expiresAt: new Date(view.expires_at),
       metadata: view.metadata,

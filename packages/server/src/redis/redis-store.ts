@@ -22,6 +22,8 @@ export interface WorkerHeartbeat {
   pool_size: number;
   active_sessions: number;
   max_sessions: number;
+  /** The templates it serves, each with its free warm containers (absent: only `base`). */
+  templates?: { name: string; pool_size: number; active_sessions: number }[];
   /** False while the worker refuses new sessions (shutting down, or its heartbeat failed). */
   accepting: boolean;
   /** ISO 8601. */
@@ -38,6 +40,8 @@ export interface WorkerEntry {
 /** A session as its worker records it for re-adoption. */
 export interface SessionRecord {
   container_id: string;
+  /** Absent in records written before templates. */
+  template?: string;
   /** Epoch milliseconds. */
   created_at: number;
   expires_at: number;

@@ -32,7 +32,8 @@ async function setup(maxSessions = 3) {
   const sessions = new SessionManager({
     workerId: 'unit',
     runtime,
-    pool,
+    // One template, served by the one pool.
+    pools: { check: () => undefined, claim: () => pool.claim(), refill: () => pool.refill() },
     workerLabels: labels,
     maxSessions,
     defaultTtlSeconds: 60,

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { SandpoolError } from '../errors/sandpool-error.js';
 import type { WorkerMetrics } from '../metrics/worker-metrics.js';
-import type { SandboxPool } from '../pool/sandbox-pool.js';
 import type { Sandbox, SandboxRuntime } from '../runtime/sandbox-runtime.js';
 import { PeriodicTask } from '../scheduling/periodic-task.js';
+import { DEFAULT_TEMPLATE } from '../templates/template-spec.js';
 import type { Clock } from './clock.js';
 
 export type SessionState = 'active' | 'lost' | 'closing';
@@ -12,6 +12,8 @@ export type SessionState = 'active' | 'lost' | 'closing';
 export interface Session {
   readonly id: string;
   readonly sandbox: Sandbox;
+  /** The template its sandbox was made from. */
+  readonly template: string;
   readonly createdAt: number;
   expiresAt: number;
   readonly env: Record<string, string>;
@@ -23,21 +25,37 @@ export interface Session {
 export interface SessionView {
   session_id: string;
   worker_id: string;
+  template: string;
   created_at: string;
   expires_at: string;
   metadata: Record<string, string>;
 }
 
 export interface CreateSessionInput {
+  /** Default `base`. */
+  template?: string;
   ttlSeconds?: number;
   env?: Record<string, string>;
   metadata?: Record<string, string>;
 }
 
+/** Where sessions get their sandboxes: a warm pool per template (`TemplatePools`). */
+export interface SandboxSource {
+  /** Throws `template_not_found` unless this worker serves the template. */
+  check(template: string): void;
+  /**
+   * A sandbox of the template: a warm one, or the next one started when its pool is empty. The
+   * caller owns it from here.
+   */
+  claim(template: string): Promise<{ sandbox: Sandbox; fromPool: boolean }>;
+  /** Tops the template's pool up (a sandbox of it went away). */
+  refill(template: string): void;
+}
+
 export interface SessionManagerOptions {
   workerId: string;
   runtime: SandboxRuntime;
-  pool: SandboxPool;
+  pools: SandboxSource;
   /** Labels every container of this worker carries; used to find dead session containers. */
   workerLabels: Record<string, string>;
   maxSessions: number;
@@ -76,6 +94,7 @@ const ID_CLAIM_ATTEMPTS = 3;
 export interface AdoptedSession {
   id: string;
   sandbox: Sandbox;
+  template: string;
   createdAt: number;
   expiresAt: number;
   env: Record<string, string>;
@@ -130,6 +149,8 @@ export class SessionManager {
         'This worker is shutting down; retry on another.',
         5,
       );
+    const template = input.template ?? DEFAULT_TEMPLATE;
+    options.pools.check(template);
     const refusal = options.refuseNew?.();
     if (refusal !== undefined) throw refusal;
     if (this.sessions.size + this.creating >= options.maxSessions) {
@@ -146,13 +167,13 @@ export class SessionManager {
     const id = newSessionId();
     let sandbox: Sandbox;
     try {
-      ({ sandbox } = await options.pool.claim());
+      ({ sandbox } = await options.pools.claim(template));
     } finally {
       this.creating--;
     }
     this.handedOver.add(sandbox.id);
     try {
-      return await this.register(id, sandbox, input, ttlSeconds, stop);
+      return await this.register(id, sandbox, template, input, ttlSeconds, stop);
     } finally {
       this.handedOver.delete(sandbox.id);
     }
@@ -161,6 +182,7 @@ export class SessionManager {
   private async register(
     id: string,
     sandbox: Sandbox,
+    template: string,
     input: CreateSessionInput,
     ttlSeconds: number,
     stop: () => void,
@@ -178,6 +200,7 @@ export class SessionManager {
     let session: Session = {
       id,
       sandbox,
+      template,
       createdAt: now,
       expiresAt: now + ttlSeconds * 1000,
       env: input.env ?? {},
@@ -195,7 +218,10 @@ export class SessionManager {
     this.sessions.set(session.id, session);
     options.metrics.sessionsCreated.inc();
     stop();
-    options.log.info({ sessionId: session.id, containerId: sandbox.id }, 'session created');
+    options.log.info(
+      { sessionId: session.id, containerId: sandbox.id, template },
+      'session created',
+    );
     return session;
   }
 
@@ -275,13 +301,14 @@ export class SessionManager {
       'session lost',
     );
     this.removeBehind(session.sandbox);
-    this.options.pool.refill();
+    this.options.pools.refill(session.template);
   }
 
   view(session: Session): SessionView {
     return {
       session_id: session.id,
       worker_id: this.options.workerId,
+      template: session.template,
       created_at: new Date(session.createdAt).toISOString(),
       expires_at: new Date(session.expiresAt).toISOString(),
       metadata: session.metadata,

@@ -2,10 +2,13 @@ import type { Logger } from 'pino';
 import type { RedisStore, SessionRecord, WorkerHeartbeat } from '../redis/redis-store.js';
 import type { Clock } from '../sessions/clock.js';
 import type { Session, SessionJournal } from '../sessions/session-manager.js';
+import type { TemplateLoad } from '../templates/template-pools.js';
 
 /** The numbers a heartbeat carries, read fresh each time. */
 export interface WorkerLoad {
   poolSize: number;
+  /** Per template, so coordinators place a session on a worker that serves its template. */
+  templates?: TemplateLoad[];
   activeSessions: number;
   maxSessions: number;
   /** The worker refuses new sessions for its own reasons (its engine is down). */
@@ -138,6 +141,7 @@ export class WorkerRegistration {
       pool_size: load.poolSize,
       active_sessions: load.activeSessions,
       max_sessions: load.maxSessions,
+      ...(load.templates ? { templates: load.templates } : {}),
       accepting: !load.refusing && load.activeSessions < load.maxSessions,
       last_heartbeat: new Date(now).toISOString(),
       version,
@@ -198,6 +202,7 @@ export class WorkerRegistration {
 function recordOf(session: Session): SessionRecord {
   return {
     container_id: session.sandbox.id,
+    template: session.template,
     created_at: session.createdAt,
     expires_at: session.expiresAt,
     env: session.env,

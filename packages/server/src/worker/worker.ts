@@ -9,9 +9,9 @@ import { FileService } from '../files/file-service.js';
 import { buildApp } from '../http/build-app.js';
 import type { HealthReport } from '../http/routes/service-routes.js';
 import { WorkerMetrics } from '../metrics/worker-metrics.js';
-import { SandboxPool } from '../pool/sandbox-pool.js';
 import { RedisStore } from '../redis/redis-store.js';
-import { DockerRuntime } from '../runtime/docker/docker-runtime.js';
+import { dockerImageExists } from '../runtime/docker/docker-images.js';
+import { DockerRuntime, type DockerSandboxLimits } from '../runtime/docker/docker-runtime.js';
 import { RuntimeMonitor } from '../runtime/runtime-monitor.js';
 import type { SandboxRuntime } from '../runtime/sandbox-runtime.js';
 import { systemClock, type Clock } from '../sessions/clock.js';
@@ -19,6 +19,10 @@ import { SessionManager } from '../sessions/session-manager.js';
 import { ContainerReconciler } from './container-reconciler.js';
 import { planLeftovers } from './session-readoption.js';
 import { WorkerRegistration } from './worker-registration.js';
+import { TemplateMetrics } from '../templates/template-metrics.js';
+import { TEMPLATE_CONTAINER_LABEL, TemplatePools } from '../templates/template-pools.js';
+import { DEFAULT_TEMPLATE } from '../templates/template-spec.js';
+import { workerTemplates } from '../templates/worker-templates.js';
 import { closeWithGrace, listenAt } from '../http/server-lifecycle.js';
 
 export const VERSION = '0.1.0';
@@ -34,7 +38,7 @@ export interface WorkerDependencies {
 
 type WorkerState = 'starting' | 'running' | 'closing' | 'closed';
 
-/** One worker: a Docker engine, its pool, its sessions and the HTTP API over them. */
+/** One worker: a Docker engine, its pools (one per template), its sessions and the HTTP API over them. */
 export class Worker {
   private state: WorkerState = 'starting';
   private closing: Promise<void> | undefined;
@@ -43,7 +47,7 @@ export class Worker {
     readonly config: WorkerConfig,
     readonly app: FastifyInstance,
     readonly sessions: SessionManager,
-    readonly pool: SandboxPool,
+    readonly pools: TemplatePools,
     private readonly runtime: SandboxRuntime,
     readonly log: Logger,
     private readonly monitor: RuntimeMonitor,
@@ -82,22 +86,19 @@ export class Worker {
   ): Promise<Worker> {
     checkBind(config);
     const progress = deps.onProgress ?? ((line: string) => log.info(line));
-    const runtime =
-      deps.runtime ??
-      new DockerRuntime({
-        limits: {
-          image: config.image,
-          memoryMb: config.memoryMb,
-          cpus: config.cpus,
-          pidsLimit: config.pidsLimit,
-          network: config.network,
-          homeSizeMb: config.homeSizeMb,
-          tmpSizeMb: config.tmpSizeMb,
-          ociRuntime: config.ociRuntime,
-        },
-        log,
-      });
+    const limits: DockerSandboxLimits = {
+      image: config.image,
+      memoryMb: config.memoryMb,
+      cpus: config.cpus,
+      pidsLimit: config.pidsLimit,
+      network: config.network,
+      homeSizeMb: config.homeSizeMb,
+      tmpSizeMb: config.tmpSizeMb,
+      ociRuntime: config.ociRuntime,
+    };
+    const runtime = deps.runtime ?? new DockerRuntime({ limits, log });
     await runtime.ping();
+    const templates = workerTemplates(config);
     const labels = Worker.labelsFor(config.workerId);
 
     const clock = deps.clock ?? systemClock;
@@ -117,7 +118,8 @@ export class Worker {
           intervalMs: config.heartbeatIntervalMs,
           ttlMs: config.heartbeatTtlMs,
           load: () => ({
-            poolSize: pool.idleCount,
+            poolSize: pools.idleCount,
+            templates: pools.loads(),
             activeSessions: sessions.activeCount,
             maxSessions: config.maxSessions,
             refusing: monitor.refusal() !== undefined,
@@ -130,9 +132,9 @@ export class Worker {
 
     // The gauges are read at scrape time, after the pool and sessions below exist.
     const metrics: WorkerMetrics = new WorkerMetrics({
-      poolIdle: (): number => pool.idleCount,
-      poolTarget: (): number => pool.targetSize,
-      poolWaiting: (): number => pool.waitingCount,
+      poolIdle: (): number => pools.idleCount,
+      poolTarget: (): number => pools.targetSize,
+      poolWaiting: (): number => pools.waitingCount,
       activeSessions: (): number => sessions.activeCount,
     });
     const monitor: RuntimeMonitor = new RuntimeMonitor({
@@ -140,27 +142,36 @@ export class Worker {
       intervalMs: config.engineCheckIntervalMs,
       log,
       onRecovered: () => {
-        void pool.resume();
+        void pools.resume();
         void sessions.reap();
       },
     });
-    const pool: SandboxPool = new SandboxPool({
-      runtime,
-      labels,
-      size: config.poolSize,
-      min: config.poolMin,
-      max: config.poolMax,
-      shrinkAfterMs: config.poolShrinkAfterMs,
-      refillConcurrency: config.poolRefillConcurrency,
-      checkIntervalMs: config.poolCheckIntervalMs,
-      clock,
-      log,
-      metrics,
-    });
+    // One runtime per template image; an injected runtime (tests) serves every template.
+    const pools: TemplatePools = await TemplatePools.create(
+      {
+        templates,
+        runtimeFor: (template) =>
+          deps.runtime ?? new DockerRuntime({ limits: { ...limits, image: template.image }, log }),
+        imageExists: (image) => (deps.runtime ? Promise.resolve(true) : dockerImageExists(image)),
+        workerLabels: labels,
+        poolMin: config.poolMin,
+        poolMax: config.poolMax,
+        shrinkAfterMs: config.poolShrinkAfterMs,
+        refillConcurrency: config.poolRefillConcurrency,
+        checkIntervalMs: config.poolCheckIntervalMs,
+        clock,
+        log,
+        metrics,
+        templateMetrics: new TemplateMetrics(metrics.registry, () => pools.views()),
+        activeSessions: (template) =>
+          sessions.list().filter((session) => session.template === template).length,
+      },
+      progress,
+    );
     const sessions: SessionManager = new SessionManager({
       workerId: config.workerId,
       runtime,
-      pool,
+      pools,
       workerLabels: labels,
       maxSessions: config.maxSessions,
       defaultTtlSeconds: config.sessionTtlSeconds,
@@ -186,6 +197,8 @@ export class Worker {
       sessions.adopt({
         id: sessionId,
         sandbox,
+        // Records written before templates existed name none; the container's label does.
+        template: record.template ?? container.labels[TEMPLATE_CONTAINER_LABEL] ?? DEFAULT_TEMPLATE,
         createdAt: record.created_at,
         expiresAt: record.expires_at,
         env: record.env,
@@ -207,8 +220,8 @@ export class Worker {
       runtime,
       workerId: config.workerId,
       labels,
-      owned: () => [...pool.idleIds(), ...sessions.ownedContainerIds()],
-      oldestStartBegan: () => pool.oldestStartBegan(),
+      owned: () => [...pools.idleIds(), ...sessions.ownedContainerIds()],
+      oldestStartBegan: () => pools.oldestStartBegan(),
       intervalMs: config.reconcileIntervalMs,
       graceMs: config.orphanGraceMs,
       clock,
@@ -221,12 +234,12 @@ export class Worker {
     const health = async (): Promise<HealthReport> => {
       const report = {
         worker_id: config.workerId,
-        pool_size: pool.idleCount,
-        pool_target: pool.targetSize,
-        pool_starting: pool.startingCount,
-        pool_waiting: pool.waitingCount,
-        pool_hits: pool.hits,
-        pool_misses: pool.misses,
+        pool_size: pools.idleCount,
+        pool_target: pools.targetSize,
+        pool_starting: pools.startingCount,
+        pool_waiting: pools.waitingCount,
+        pool_hits: pools.hits,
+        pool_misses: pools.misses,
         pool_min: config.poolMin,
         pool_max: config.poolMax,
         active_sessions: sessions.activeCount,
@@ -234,6 +247,7 @@ export class Worker {
         version: VERSION,
         uptime_seconds: Math.round((Date.now() - startedAt) / 1000),
         ...(registration ? { registered: registration.registered } : {}),
+        templates: pools.views(),
       };
       try {
         await runtime.ping();
@@ -244,17 +258,26 @@ export class Worker {
           ...report,
         };
       }
+      if (pools.served.length === 0) {
+        return {
+          status: 'unhealthy',
+          reason:
+            'No template image is built, so no session can start; run `npx sandpool template build --all` and restart.',
+          ...report,
+        };
+      }
       return {
         status: 'healthy',
         ...report,
-        ...(pool.idleCount < config.poolMin && pool.lastError
-          ? { pool_error: pool.lastError }
+        ...(pools.idleCount < config.poolMin && pools.lastError
+          ? { pool_error: pools.lastError }
           : {}),
       };
     };
 
     const app = await buildApp({
       sessions,
+      templates: () => pools.views(),
       exec,
       files: new FileService(sessions),
       health,
@@ -268,7 +291,7 @@ export class Worker {
       config,
       app,
       sessions,
-      pool,
+      pools,
       runtime,
       log,
       monitor,
@@ -310,20 +333,9 @@ export class Worker {
   }
 
   private async warm(): Promise<void> {
-    const { config, pool, progress } = this;
-    const warmStart = performance.now();
-    progress(`warming pool with ${pool.targetSize} container(s) from ${config.image}...`);
     this.sessions.start();
     this.monitor.start();
-    await pool.warm((ready, total) => progress(`container ${ready}/${total} ready`));
-    const seconds = ((performance.now() - warmStart) / 1000).toFixed(1);
-    if (pool.idleCount < pool.targetSize) {
-      progress(
-        `pool has ${pool.idleCount}/${pool.targetSize} containers after ${seconds} s (${pool.lastError ?? 'unknown error'}); retrying in the background`,
-      );
-    } else {
-      progress(`pool ready: ${pool.idleCount} container(s) in ${seconds} s`);
-    }
+    await this.pools.warm(this.progress);
     this.reconciler.start();
   }
 
@@ -336,7 +348,7 @@ export class Worker {
       await this.monitor.stop();
       await this.reconciler.stop();
       await this.sessions.close();
-      await this.pool.close();
+      await this.pools.close();
       await this.runtime.close();
       await this.registration?.flush();
       await this.store?.close();

@@ -32,7 +32,8 @@ function expect(condition: boolean, message: string): void {
  * step fails.
  */
 export async function runSelfTest(
-  connection: ConnectionOptions,
+  /** `template` picks the session's template (default `base`). */
+  connection: ConnectionOptions & { template?: string },
   onStep: (step: SelfTestStep) => void,
 ): Promise<SelfTestStep[]> {
   const steps: SelfTestStep[] = [];

@@ -163,6 +163,8 @@ export const coordinatorRoutes: FastifyPluginAsyncTypebox<CoordinatorRouteOption
   app.post('/v1/sessions', async (request, reply) => create(request, reply, '/v1/sessions'));
   app.post('/create_session', async (request, reply) => create(request, reply, '/create_session'));
 
+  app.get('/v1/templates', async () => ({ templates: await router.templates() }));
+
   app.get('/v1/sessions', async (request) => ({
     sessions: await router.listAll(upstreamHeaders(request)),
   }));

@@ -19,6 +19,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: SessionManager
   const create = async (reply: FastifyReply, body: CreateSessionBody | undefined) => {
     const gone = abortOnDisconnect(reply);
     const session = await sessions.create({
+      template: body?.template,
       ttlSeconds: body?.ttl_seconds,
       env: body?.env,
       metadata: body?.metadata,
@@ -34,7 +35,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: SessionManager
 
   const createSchema = {
     body: Type.Optional(CreateSessionBody),
-    response: { 201: SessionView, ...errorResponses(400, 401, 503) },
+    response: { 201: SessionView, ...errorResponses(400, 401, 404, 503) },
   };
 
   app.post(

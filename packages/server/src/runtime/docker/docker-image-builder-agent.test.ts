@@ -7,9 +7,9 @@ import { fileURLToPath } from 'node:url';
 import { AGENT_IN_CONTEXT, sandpoolAgentFiles } from './docker-image-builder.js';
 
 const repo = fileURLToPath(new URL('../../../../../', import.meta.url));
-const context = path.join(repo, 'images', 'sandbox');
+const context = path.join(repo, 'images', 'foundation');
 
-test('the sandbox context gets the in-sandbox agent of its repository', async () => {
+test('the foundation context gets the in-sandbox agent of its repository', async () => {
   const files = sandpoolAgentFiles(context);
   assert.deepEqual(files, {
     [AGENT_IN_CONTEXT]: path.join(repo, 'packages', 'agent', 'sandpool_agent.py'),

@@ -102,16 +102,16 @@ void describe('package list', () => {
 
 // Against the real engine: builds the sandbox image, or finds it up to date (after provisioning).
 void describe('DockerImageBuilder against the Docker engine', () => {
-  const contextDir = fileURLToPath(new URL('../../../../../images/sandbox/', import.meta.url));
+  const contextDir = fileURLToPath(new URL('../../../../../images/foundation/', import.meta.url));
 
   void it(
-    'builds or finds sandpool/sandbox:latest with its input hash',
+    'builds or finds the foundation layer (sandpool/foundation:latest) with its input hash',
     { timeout: 15 * 60_000 },
     async () => {
       const docker = new Docker();
       const builder = new DockerImageBuilder(docker, (line) => console.error(`  ${line}`));
       const result = await builder.build({ contextDir });
-      assert.equal(result.tag, 'sandpool/sandbox:latest');
+      assert.equal(result.tag, 'sandpool/foundation:latest');
       assert.match(result.inputHash, /^[0-9a-f]{64}$/);
       const info = await docker.getImage(result.tag).inspect();
       assert.equal(info.Config.Labels[INPUT_HASH_LABEL], result.inputHash);

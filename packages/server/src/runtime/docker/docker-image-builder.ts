@@ -19,11 +19,15 @@ import { Readable } from 'node:stream';
 import Docker from 'dockerode';
 import tar from 'tar-fs';
 
-/** The tag `sandpool image build` produces and the worker runs by default. */
-export const DEFAULT_SANDBOX_TAG = 'sandpool/sandbox:latest';
+/** The tag built when none is given: the foundation layer every template starts from. */
+export const DEFAULT_FOUNDATION_TAG = 'sandpool/foundation:latest';
 /** The public base the Dockerfile names when nothing else is passed in. */
 export const DEFAULT_BASE_IMAGE = 'debian:bookworm-slim';
-/** The base built from Debian packages where no registry answers. */
+/**
+ * The base built from Debian packages where no registry answers: this tag names the latest one
+ * built (for deploy/'s Dockerfiles); builds use `localBaseTag(hash)`, one tag per package list, so
+ * two package lists on one engine never take the tag from each other and rebuild in turn.
+ */
 export const LOCAL_BASE_TAG = 'sandpool/debian-base:bookworm';
 /** Label on the sandbox image: the hash of everything its build depends on. */
 export const INPUT_HASH_LABEL = 'sandpool.input-hash';
@@ -38,7 +42,7 @@ const DEFAULT_PULL_TIMEOUT_MS = 60_000;
 const RUNTIME_DIRS = new Set(['dev', 'proc', 'sys']);
 
 export interface ImageBuildOptions {
-  /** Tag of the image to build. Default `sandpool/sandbox:latest`. */
+  /** Tag of the image to build. Default `sandpool/foundation:latest`. */
   tag?: string;
   /** The build context: a directory holding the Dockerfile and `packages.txt`. */
   contextDir: string;
@@ -53,6 +57,10 @@ export interface ImageBuildOptions {
    * has it or can pull it, else a local base built with debootstrap (needs root).
    */
   baseImage?: string;
+  /** The Dockerfile's path inside the context. Default `Dockerfile`. */
+  dockerfile?: string;
+  /** Labels added to the image (the input hash label is always added). */
+  labels?: Record<string, string>;
   /** Build even when an image with the same input hash exists, without the layer cache. */
   force?: boolean;
   /** How long a pull of the base may take before the builder gives up on registries. Default 60 s. */
@@ -105,13 +113,21 @@ export class DockerImageBuilder {
     options: ImageBuildOptions,
     contextDir: string,
   ): Promise<ImageBuildResult> {
-    const tag = options.tag ?? DEFAULT_SANDBOX_TAG;
+    const tag = options.tag ?? DEFAULT_FOUNDATION_TAG;
     await this.ping();
 
     const baseImage = await this.resolveBase(options, contextDir);
     const baseId = await this.imageId(baseImage);
     if (baseId === undefined) throw new Error(`base image ${baseImage} vanished during the build`);
-    const inputHash = await computeInputHash(contextDir, baseId);
+    const dockerfile = options.dockerfile ?? 'Dockerfile';
+    if (!existsSync(path.join(contextDir, dockerfile))) {
+      throw new Error(`no ${dockerfile} in the build context ${options.contextDir}`);
+    }
+    // The Dockerfile's name and the labels change the image, so they are inputs too.
+    const inputHash = await computeInputHash(contextDir, baseId, {
+      dockerfile,
+      ...options.labels,
+    });
 
     if (!options.force && (await this.imageLabel(tag, INPUT_HASH_LABEL)) === inputHash) {
       this.log(`${tag} already has input hash ${inputHash.slice(0, 12)}; not rebuilding`);
@@ -122,8 +138,9 @@ export class DockerImageBuilder {
     const context = packDirectory(contextDir);
     const stream = await this.docker.buildImage(context, {
       t: tag,
+      dockerfile,
       buildargs: { BASE_IMAGE: baseImage },
-      labels: { [INPUT_HASH_LABEL]: inputHash },
+      labels: { ...options.labels, [INPUT_HASH_LABEL]: inputHash },
       rm: true,
       forcerm: true,
       nocache: options.force === true,
@@ -153,14 +170,27 @@ export class DockerImageBuilder {
     // bases (and rebuild) depending on whether a registry happened to answer this time.
     const packages = await readPackageList(contextDir);
     const baseHash = localBaseHash(packages);
+    const hashedTag = localBaseTag(baseHash);
+    if ((await this.imageLabel(hashedTag, BASE_HASH_LABEL)) === baseHash) {
+      this.log(`using local base ${hashedTag}`);
+      return hashedTag;
+    }
+    // A base built before the hashed tags existed: name it by its hash too.
     if ((await this.imageLabel(LOCAL_BASE_TAG, BASE_HASH_LABEL)) === baseHash) {
-      this.log(`using local base ${LOCAL_BASE_TAG}`);
-      return LOCAL_BASE_TAG;
+      await this.tag(LOCAL_BASE_TAG, hashedTag);
+      this.log(`using local base ${hashedTag}`);
+      return hashedTag;
     }
     if (await this.tryPull(DEFAULT_BASE_IMAGE, timeoutMs)) return DEFAULT_BASE_IMAGE;
 
     await this.buildLocalBase(packages, baseHash);
-    return LOCAL_BASE_TAG;
+    await this.tag(hashedTag, LOCAL_BASE_TAG);
+    return hashedTag;
+  }
+
+  private async tag(source: string, target: string): Promise<void> {
+    const [repo, tag] = splitTag(target);
+    await this.docker.getImage(source).tag({ repo, tag });
   }
 
   private async tryPull(image: string, timeoutMs: number): Promise<boolean> {
@@ -177,9 +207,10 @@ export class DockerImageBuilder {
 
   /** debootstrap a minimal Debian with the image's packages, then `docker import` it. */
   private async buildLocalBase(packages: string[], baseHash: string): Promise<void> {
+    const target = localBaseTag(baseHash);
     if (process.getuid?.() !== 0) {
       throw new Error(
-        `no base image: ${DEFAULT_BASE_IMAGE} is not available and building ${LOCAL_BASE_TAG} ` +
+        `no base image: ${DEFAULT_BASE_IMAGE} is not available and building ${target} ` +
           'with debootstrap needs root; run `sudo bash scripts/provision.sh` or pass --base-image',
       );
     }
@@ -192,7 +223,7 @@ export class DockerImageBuilder {
         rootfs,
         ...(await findDebianMirror()),
       ];
-      this.log(`building ${LOCAL_BASE_TAG}: debootstrap ${args.join(' ')}`);
+      this.log(`building ${target}: debootstrap ${args.join(' ')}`);
       await runLogged('debootstrap', args, (line) => this.log(`debootstrap: ${line}`)).catch(
         (error: unknown) => {
           if (isMissingProgram(error)) {
@@ -206,8 +237,8 @@ export class DockerImageBuilder {
       await unmountUnder(rootfs);
       await scrubRootfs(rootfs);
 
-      this.log(`importing ${LOCAL_BASE_TAG}`);
-      const [repo, importTag] = splitTag(LOCAL_BASE_TAG);
+      this.log(`importing ${target}`);
+      const [repo, importTag] = splitTag(target);
       const archive = packDirectory(rootfs, {
         umask: 0, // keep modes as they are on disk (/tmp is 1777), not masked by ours
         strict: false, // skip fifos and device nodes; the engine provides /dev
@@ -225,8 +256,8 @@ export class DockerImageBuilder {
         ],
       });
       await this.followProgress(stream, 'import');
-      if ((await this.imageLabel(LOCAL_BASE_TAG, BASE_HASH_LABEL)) !== baseHash) {
-        throw new Error(`the import of ${LOCAL_BASE_TAG} finished but the image is missing`);
+      if ((await this.imageLabel(target, BASE_HASH_LABEL)) !== baseHash) {
+        throw new Error(`the import of ${target} finished but the image is missing`);
       }
     } finally {
       await removeRootfs(rootfs, this.log);
@@ -304,10 +335,19 @@ export function sandpoolAgentFiles(contextDir: string): Record<string, string> {
  * sha256 over the context (sorted relative paths, file types and contents) and the base image id:
  * equal hashes mean a rebuild would produce the same image.
  */
-export async function computeInputHash(contextDir: string, baseImageId: string): Promise<string> {
+export async function computeInputHash(
+  contextDir: string,
+  baseImageId: string,
+  settings: Record<string, string> = {},
+): Promise<string> {
   const hash = createHash('sha256');
   hash.update('sandpool-image-input v1\0');
   hash.update(`base\0${baseImageId}\0`);
+  // Left out when only the defaults apply, so images built before these settings keep their hash.
+  const named = Object.entries(settings)
+    .filter(([key, value]) => !(key === 'dockerfile' && value === 'Dockerfile'))
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  for (const [key, value] of named) hash.update(`setting\0${key}\0${value}\0`);
   for (const relative of await listContextFiles(contextDir)) {
     const absolute = path.join(contextDir, relative);
     const info = await stat(absolute).catch(() => undefined);
@@ -349,6 +389,11 @@ export async function readPackageList(contextDir: string): Promise<string[]> {
   if (invalid !== undefined) throw new Error(`${file}: "${invalid}" is not a package name`);
   if (packages.length === 0) throw new Error(`${file} lists no packages`);
   return packages;
+}
+
+/** The local base of one recipe: `sandpool/debian-base:bookworm-<first 12 hex of its hash>`. */
+export function localBaseTag(baseHash: string): string {
+  return `${LOCAL_BASE_TAG}-${baseHash.slice(0, 12)}`;
 }
 
 /** Identifies the local base's recipe; the mirror is left out, it does not change the result. */
