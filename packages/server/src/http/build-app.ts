@@ -2,6 +2,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import { SandpoolError } from '../errors/sandpool-error.js';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Registry } from 'prom-client';
+import type { CodeService } from '../code/code-service.js';
 import type { ExecService } from '../exec/exec-service.js';
 import type { FileService } from '../files/file-service.js';
 import { mcpRoutes } from '../mcp/mcp-routes.js';
@@ -9,6 +10,7 @@ import type { SessionManager } from '../sessions/session-manager.js';
 import { createBearerCheck } from './auth.js';
 import { installErrorHandling } from './error-handler.js';
 import { isDocumentationRoute, registerOpenApi } from './openapi.js';
+import { codeRoutes } from './routes/code-routes.js';
 import { execRoutes } from './routes/exec-routes.js';
 import { fileRoutes } from './routes/file-routes.js';
 import { serviceRoutes, type HealthReport } from './routes/service-routes.js';
@@ -17,6 +19,8 @@ import { sessionRoutes } from './routes/session-routes.js';
 export interface AppServices {
   sessions: SessionManager;
   exec: ExecService;
+  /** The code interpreter (cells and contexts); its routes are left out without it. */
+  code?: CodeService;
   files: FileService;
   health: () => Promise<HealthReport>;
   registry: Registry;
@@ -87,6 +91,7 @@ export async function buildApp(services: AppServices): Promise<FastifyInstance> 
   });
   await app.register(sessionRoutes, { sessions: services.sessions });
   await app.register(execRoutes, { exec: services.exec });
+  if (services.code !== undefined) await app.register(codeRoutes, { code: services.code });
   await app.register(fileRoutes, {
     files: services.files,
     uploadLimitBytes: services.uploadLimitBytes,
