@@ -8,6 +8,7 @@ export type ApiErrorCode =
   | 'unauthorized'
   | 'session_not_found'
   | 'file_not_found'
+  | 'context_not_found'
   | 'session_lost'
   | 'payload_too_large'
   | 'capacity_exhausted'
@@ -93,6 +94,14 @@ export class FileNotFoundError extends SandboxError {
   }
 }
 
+/** 404 `context_not_found`: no such code context in the session (deleted, or never created). */
+export class ContextNotFoundError extends SandboxError {
+  constructor(message: string, options: SandboxErrorOptions = {}) {
+    super('context_not_found', message, { status: 404, ...options });
+    this.name = 'ContextNotFoundError';
+  }
+}
+
 /** 410 `session_lost`: the session's container or worker died; the session cannot come back. */
 export class SessionLostError extends SandboxError {
   constructor(message: string, options?: SandboxErrorOptions) {
@@ -166,6 +175,7 @@ const API_ERRORS: Record<
   unauthorized: (m, o) => new AuthError(m, o),
   session_not_found: (m, o) => new SessionNotFoundError(m, o),
   file_not_found: (m, o) => new FileNotFoundError(m, o),
+  context_not_found: (m, o) => new ContextNotFoundError(m, o),
   session_lost: (m, o) => new SessionLostError(m, o),
   payload_too_large: (m, o) => new PayloadTooLargeError(m, o),
   capacity_exhausted: (m, o) => new CapacityError(m, o),

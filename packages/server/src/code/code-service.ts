@@ -169,6 +169,7 @@ export class CodeService {
           if (event !== undefined) await emit(event);
         } else if (line.kind === 'end') {
           end = line;
+          if (line.truncated) capture.truncated = true; // the bridge cut something itself
         } else if (line.kind === 'failure') {
           failure = failureError(line.code, line.message);
         }

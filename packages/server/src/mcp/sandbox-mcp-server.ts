@@ -11,6 +11,7 @@ import {
   type SessionInfo,
 } from '@sandpool/client';
 import { z } from 'zod';
+import { registerRunCodeTool } from './run-code-tool.js';
 import type { SandboxLease } from './sandbox-lease.js';
 
 /** Options of {@link createSandboxMcpServer}. */
@@ -304,5 +305,6 @@ export function createSandboxMcpServer(
       }),
   );
 
+  registerRunCodeTool(server, lease, limitChars);
   return server;
 }

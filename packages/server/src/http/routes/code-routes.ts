@@ -149,10 +149,10 @@ async function streamCell(
     firstEvent.then(() => undefined),
     running.then(
       () => undefined,
-      (error: unknown) => error,
+      (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
     ),
   ]);
-  if (early !== undefined && out.writableLength === 0) throw early;
+  if (early !== undefined) throw early;
   running
     .catch(async (error: unknown) => {
       const failure =
