@@ -11,6 +11,8 @@ export interface BenchWorkerOptions {
   workerId: string;
   poolSize: number;
   maxSessions: number;
+  /** The sandbox image (default SANDPOOL_IMAGE or the worker's default). */
+  image?: string;
 }
 
 /**
@@ -39,6 +41,7 @@ export class BenchWorker {
         SANDPOOL_POOL_SIZE: String(options.poolSize),
         SANDPOOL_MAX_SESSIONS: String(options.maxSessions),
         SANDPOOL_LOG_LEVEL: 'warn',
+        ...(options.image === undefined ? {} : { SANDPOOL_IMAGE: options.image }),
       },
       stdio: ['ignore', 'ignore', 'inherit'],
     });

@@ -9,6 +9,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { BenchWorker } from './bench-worker.js';
+import { codeInterpreterBench } from './code-interpreter-bench.js';
 import { DOCKER_RUN_FLAGS, DockerEngine } from './docker-engine.js';
 import { summarize, timedPool, type Summary } from './stats.js';
 
@@ -242,6 +243,8 @@ async function main() {
   const base = await baselines();
   const warm = await warmPool(5871);
   const cold = await defaultPool(5872);
+  const code = await codeInterpreterBench(5873, runId, step);
+  rows.push(...code.rows);
   // Measured again now: on a shared machine the engine's speed drifts over a run, and the
   // sustained rate is compared with the mean of both.
   step('baseline again');
@@ -329,6 +332,9 @@ async function main() {
     '',
     'targets (issue 4):',
     ...targets.map((t) => `  [${t.pass ? 'met' : 'MISSED'}] ${t.target}: ${t.value}`),
+    '',
+    'targets (issue 11, code interpreter):',
+    ...code.targets.map((t) => `  [${t.pass ? 'met' : 'MISSED'}] ${t.target}: ${t.value}`),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 
@@ -342,6 +348,7 @@ async function main() {
     idle_memory: warm.memory,
     ratios,
     targets,
+    code_interpreter: code,
   };
   await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(`\nresults: ${file}\n`);

@@ -512,6 +512,12 @@ class Bridge:
         with context.lock:
             context.shutdown()
 
+    def default_ready(self):
+        """Whether the default Python kernel is up (the pool's warm-up is complete)."""
+        with self.lock:
+            context = self.contexts.get(self.defaults.get("python"))
+        return bool(context and context.ready.is_set() and not context.start_error)
+
     @staticmethod
     def view(context):
         return {"context_id": context.cid, "language": context.language, "cwd": context.cwd}
@@ -544,7 +550,7 @@ class Bridge:
                     self.delete(request.get("context_id"))
                     answer = {}
                 elif op == "ping":
-                    answer = {"pid": os.getpid()}
+                    answer = {"pid": os.getpid(), "ready": self.default_ready()}
                 else:
                     raise Failure("invalid_request", "unknown op %r" % (op,))
                 answer["type"] = "ok"
