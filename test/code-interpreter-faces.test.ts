@@ -178,10 +178,7 @@ describe('code interpreter faces', () => {
 
   test('LangChain run_code: text a model can read, images described not dumped', async () => {
     await using toolkit = await createSandboxTools({ sandbox });
-    const answer = (await toolkit.runCodeTool.invoke({
-      code: PLOT,
-      timeout_seconds: 120,
-    })) as string;
+    const answer: string = await toolkit.runCodeTool.invoke({ code: PLOT, timeout_seconds: 120 });
     assert.match(answer, /stdout:\nplotted/);
     assert.match(answer, /\[image\/png image \d+x\d+ px, \d+ bytes; not shown as text\]/);
     assert.match(answer, /result:\n42/);

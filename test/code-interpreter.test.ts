@@ -288,6 +288,68 @@ describe('code interpreter (real IPython kernel)', () => {
     assert.ok(text.length <= 4 * 1024 * 1024 && text.length > 0, `${text.length}`);
   });
 
+  test('a hostile bridge cannot flood the worker: lines and output are bounded', async () => {
+    // Code in the sandbox can replace the bridge with anything; the worker must stay bounded.
+    const hostile = await createSession(worker.url);
+    const fake = (answer: string) =>
+      [
+        'import os, socket',
+        'path = "/tmp/.sandpool/kernel.sock"',
+        'os.makedirs(os.path.dirname(path), exist_ok=True)',
+        'if os.path.exists(path): os.unlink(path)',
+        's = socket.socket(socket.AF_UNIX); s.bind(path); s.listen(8)',
+        'while True:',
+        '    c, _ = s.accept()',
+        '    while c.recv(65536): pass',
+        `    ${answer}`,
+        '    c.close()',
+      ].join('\n');
+    const start = async (answer: string) => {
+      const started = await call<{ exit_code: number; stderr: string }>(
+        worker.url,
+        'POST',
+        `/v1/sessions/${hostile}/exec`,
+        {
+          argv: [
+            'sh',
+            '-c',
+            "pkill -f '^python3 -I -B /opt/sandpool/sandpool_kernel_bridge'; pkill -f '^python3 /tmp/fake_bridge'; " +
+              'printf "%s" "$0" > /tmp/fake_bridge.py; (python3 /tmp/fake_bridge.py </dev/null >/dev/null 2>&1 &); sleep 1',
+            fake(answer),
+          ],
+        },
+      );
+      assert.equal(started.body.exit_code, 0, started.body.stderr);
+    };
+
+    await start('c.sendall(b"x" * (20 * 1024 * 1024))'); // one endless line
+    const endless = await runCode(worker.url, hostile, { code: '1' });
+    assert.equal(endless.error?.name, 'KernelDied');
+    assert.match(endless.error?.value ?? '', /line over/);
+
+    await start(
+      'c.sendall(b"".join(b\'{"type":"stdout","data":"%s"}\\n\' % (b"y" * 60000) for _ in range(60)) + b\'{"type":"end","context_id":"ctx_fake","execution_count":1}\\n\')',
+    );
+    const flood = await runCode(worker.url, hostile, { code: '1' });
+    assert.equal(flood.truncated, true);
+    assert.equal(flood.stdout.length, 1024 * 1024);
+    assert.equal(flood.context_id, 'ctx_fake');
+
+    // No bridge at all (it died): the worker starts one, and the cell runs in a fresh kernel.
+    const killed = await call<{ exit_code: number }>(
+      worker.url,
+      'POST',
+      `/v1/sessions/${hostile}/exec`,
+      {
+        command: "pkill -f '^python3 /tmp/fake_bridge'; rm -f /tmp/.sandpool/kernel.sock",
+      },
+    );
+    assert.equal(killed.body.exit_code, 0);
+    const revived = await runCode(worker.url, hostile, { code: '6 * 7', timeout_ms: 120_000 });
+    assert.equal(mainText(revived), '42');
+    assert.equal((await call(worker.url, 'DELETE', `/v1/sessions/${hostile}`)).status, 204);
+  });
+
   test('requests are checked', async () => {
     const bad = await call<{ error: { code: string } }>(
       worker.url,
