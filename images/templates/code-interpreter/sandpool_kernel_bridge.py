@@ -181,7 +181,9 @@ class PythonContext:
             # ipc transport: Unix sockets in the state directory, no TCP port in the sandbox.
             km = KernelManager(kernel_name="python3", transport="ipc",
                                ip="%s/kernel-%s" % (STATE_DIR, self.cid))
-            km.start_kernel(cwd=self.cwd, env=dict(os.environ))
+            # History in memory: no SQLite file and no saving thread working after every cell.
+            km.start_kernel(cwd=self.cwd, env=dict(os.environ),
+                            extra_arguments=["--HistoryManager.hist_file=:memory:"])
             self.km = km
             self.connect()
         except Exception as exc:  # reported to every call that wants this context
@@ -197,9 +199,14 @@ class PythonContext:
         self.applied_env = {}
         # Plain tracebacks (no ANSI colours), read by models as often as by people.
         self.silent("get_ipython().run_line_magic('colors', 'NoColor')")
+        # One cell through the whole path (display hook included), so the first real cell is
+        # not the one that pays for the first-run imports and caches.
+        self.silent("1 + 1", store_history=False)
 
-    def silent(self, code, timeout=10.0):
-        msg_id = self.kc.execute(code, silent=True, store_history=False)
+    def silent(self, code, timeout=10.0, store_history=None):
+        # silent=True skips the display hook; the warm-up wants it, without counting the cell.
+        quiet = store_history is None
+        msg_id = self.kc.execute(code, silent=quiet, store_history=False)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
