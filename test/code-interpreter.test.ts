@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { startWorker, type TestWorker } from './support/worker-harness.js';
 import { call, createSession } from './support/http.js';
 import { codeInterpreterImage, pngSize } from './support/code-image.js';
@@ -348,6 +349,49 @@ describe('code interpreter (real IPython kernel)', () => {
     const revived = await runCode(worker.url, hostile, { code: '6 * 7', timeout_ms: 120_000 });
     assert.equal(mainText(revived), '42');
     assert.equal((await call(worker.url, 'DELETE', `/v1/sessions/${hostile}`)).status, 204);
+  });
+
+  test('fuzzed bodies never get a 5xx from the code routes', async () => {
+    const routes: [string, string][] = [
+      ['POST', `/v1/sessions/${session}/code`],
+      // Not POST .../contexts: each valid body would start another kernel of ~100 MiB.
+      ['POST', `/v1/sessions/${session}/contexts/ctx_${'0'.repeat(16)}/restart`],
+      ['DELETE', `/v1/sessions/${session}/contexts/ctx_${'1'.repeat(16)}`],
+    ];
+    const body = fc.oneof(
+      fc.json(),
+      fc
+        .record(
+          {
+            code: fc.oneof(fc.string(), fc.anything()),
+            language: fc.oneof(fc.constantFrom('python', 'bash'), fc.anything()),
+            context_id: fc.oneof(fc.string(), fc.anything()),
+            timeout_ms: fc.oneof(fc.integer({ min: 1, max: 2000 }), fc.anything()),
+            env: fc.anything(),
+            cwd: fc.anything(),
+          },
+          { requiredKeys: [] },
+        )
+        .map((o) => JSON.stringify(o)),
+      fc.string(),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...routes), body, async ([method, path], text) => {
+        const response = await fetch(`${worker.url}${path}`, {
+          method,
+          headers: { 'content-type': 'application/json' },
+          body: text,
+        });
+        const answer = await response.text();
+        assert.ok(
+          response.status < 500,
+          `${method} ${path} ${text} -> ${response.status} ${answer}`,
+        );
+      }),
+      { numRuns: 60 },
+    );
+    // Whatever the fuzz made, the default context still answers.
+    assert.equal(mainText(await runCode(worker.url, session, { code: '2 + 2' })), '4');
   });
 
   test('requests are checked', async () => {

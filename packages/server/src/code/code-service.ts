@@ -41,8 +41,6 @@ const CALL_MARGIN_MS = 60_000;
 const CONTROL_TIMEOUT_MS = 90_000;
 const MAX_RESULTS = 100;
 
-type StreamEvent = CodeEvent;
-
 /**
  * Code cells and contexts of sessions: Jupyter semantics from a real IPython kernel (or a
  * persistent bash) that the kernel bridge runs inside the sandbox. Caps as for exec: stdout and
@@ -81,7 +79,7 @@ export class CodeService {
   async stream(
     sessionId: string,
     input: RunCodeInput,
-    emit: (event: StreamEvent) => void | Promise<void>,
+    emit: (event: CodeEvent) => void | Promise<void>,
     signal?: AbortSignal,
   ): Promise<void> {
     const capture = this.capture();
@@ -137,7 +135,7 @@ export class CodeService {
     sessionId: string,
     input: RunCodeInput,
     capture: CellCapture,
-    emit: (event: StreamEvent) => void | Promise<void>,
+    emit: (event: CodeEvent) => void | Promise<void>,
     signal: AbortSignal | undefined,
   ) {
     const session = this.options.sessions.get(sessionId);

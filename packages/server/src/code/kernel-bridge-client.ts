@@ -79,10 +79,10 @@ export class KernelBridgeClient {
   }
 
   private async start(sandbox: Sandbox, signal: AbortSignal | undefined): Promise<void> {
-    const stderr: Buffer[] = [];
+    // It detaches at once; whether it came up shows in the connection attempts that follow.
     const outcome = await sandbox.exec(
       { argv: START_ARGV, cwd: SANDBOX_HOME, timeoutMs: 10_000, signal },
-      { onStdout: () => undefined, onStderr: (chunk) => void stderr.push(chunk.subarray(0, 512)) },
+      { onStdout: () => undefined, onStderr: () => undefined },
     );
     if (outcome.exitCode === MISSING_PROGRAM || outcome.exitCode === MISSING_SCRIPT) {
       throw noInterpreter();
