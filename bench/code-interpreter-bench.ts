@@ -4,6 +4,7 @@
 //   node --import tsx bench/code-interpreter-bench.ts
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { BenchWorker } from './bench-worker.js';
@@ -97,14 +98,24 @@ async function cell(
   return res.body;
 }
 
+/** A port nothing listens on now (a fixed one may be another bench's, on a shared machine). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (address === null || typeof address === 'string') throw new Error('no free port');
+  return address.port;
+}
+
 export async function codeInterpreterBench(
-  port: number,
   runId: string,
   log: (line: string) => void,
 ): Promise<CodeBenchResult> {
   const image = await codeImage();
   const workerId = `bench-${runId}-code`;
   log(`code interpreter: worker with a warm pool of ${POOL_SIZE} (${image})`);
+  const port = await freePort();
   const worker = await BenchWorker.start({
     port,
     workerId,
@@ -112,6 +123,11 @@ export async function codeInterpreterBench(
     maxSessions: 40,
     image,
   });
+  const health = await worker.call('GET', '/health');
+  if (health.body.worker_id !== workerId) {
+    await worker.stop();
+    throw new Error(`port ${port} answers as ${String(health.body.worker_id)}, not ${workerId}`);
+  }
   const rows: CodeBenchRow[] = [];
   const record = (name: string, samples: number[]) => {
     const row = { name, summary: summarize(samples) };
@@ -211,7 +227,7 @@ export async function codeInterpreterBench(
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const result = await codeInterpreterBench(5873, Math.random().toString(16).slice(2, 10), (l) =>
+  const result = await codeInterpreterBench(Math.random().toString(16).slice(2, 10), (l) =>
     process.stderr.write(`${l}\n`),
   );
   for (const row of result.rows) {

@@ -243,7 +243,7 @@ async function main() {
   const base = await baselines();
   const warm = await warmPool(5871);
   const cold = await defaultPool(5872);
-  const code = await codeInterpreterBench(5873, runId, step);
+  const code = await codeInterpreterBench(runId, step);
   rows.push(...code.rows);
   // Measured again now: on a shared machine the engine's speed drifts over a run, and the
   // sustained rate is compared with the mean of both.
