@@ -65,7 +65,7 @@ export class KernelBridgeClient {
     const deadline = Date.now() + this.options.startTimeoutMs;
     for (let wait = 20; ; wait = Math.min(wait * 2, 250)) {
       await this.sleep(wait);
-      call.signal?.throwIfAborted();
+      if (call.signal?.aborted === true) throw clientGone();
       const next = await this.relay(sandbox, call);
       if (next.kind !== 'unreachable') return next;
       if (Date.now() > deadline) {
@@ -133,7 +133,7 @@ export class KernelBridgeClient {
         },
       },
     );
-    call.signal?.throwIfAborted();
+    if (call.signal?.aborted === true) throw clientGone();
     if (answered) return { kind: 'answered' };
     if (broken !== undefined) return { kind: 'broken', reason: broken, lines };
     if (outcome.timedOut) {
@@ -144,6 +144,11 @@ export class KernelBridgeClient {
     }
     return { kind: 'broken', reason: `it stopped (status ${outcome.exitCode})`, lines };
   }
+}
+
+/** Nobody reads this answer; a 4xx keeps it out of the error log. */
+function clientGone(): SandpoolError {
+  return new SandpoolError('invalid_request', 'The client went away before the call finished.');
 }
 
 function noInterpreter(): SandpoolError {
