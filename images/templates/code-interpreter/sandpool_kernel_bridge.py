@@ -549,7 +549,7 @@ class Bridge:
                         answer = {"contexts": [self.view(c) for c in self.contexts.values()]}
                 elif op == "restart_context":
                     context = self.find(request.get("context_id"), None)
-                    context.wait_ready(KERNEL_READY_TIMEOUT_S)
+                    self.ready(context, KERNEL_READY_TIMEOUT_S)
                     with context.lock:
                         context.restart()
                     answer = self.view(context)
@@ -568,11 +568,25 @@ class Bridge:
             except Exception as exc:  # a bug here must not take other contexts down
                 send_line(conn, {"type": "failure", "code": "internal", "message": repr(exc)})
 
+    def ready(self, context, timeout):
+        """Waits for a context to start; one that failed is dropped, so the next call retries."""
+        try:
+            context.wait_ready(timeout)
+        except Failure:
+            if context.start_error:
+                with self.lock:
+                    if self.contexts.get(context.cid) is context:
+                        del self.contexts[context.cid]
+                    for language, default in list(self.defaults.items()):
+                        if default == context.cid:
+                            del self.defaults[language]
+            raise
+
     def run(self, request, out):
         started = time.monotonic()
         timeout_s = max(0.001, float(request.get("timeout_ms") or 60000) / 1000)
         context = self.find(request.get("context_id"), request.get("language"))
-        context.wait_ready(min(timeout_s, KERNEL_READY_TIMEOUT_S) + 30)
+        self.ready(context, min(timeout_s, KERNEL_READY_TIMEOUT_S) + 30)
         if not context.lock.acquire(timeout=timeout_s):
             raise Failure("busy", "context %s is still running an earlier cell" % context.cid)
         try:
