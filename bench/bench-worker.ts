@@ -14,6 +14,8 @@ export interface BenchWorkerOptions {
   maxSessions?: number;
   /** `--templates`; default `base` alone (sized by poolSize), so the figures are base's. */
   templates?: string;
+  /** The sandbox image (default SANDPOOL_IMAGE or the worker's default). */
+  image?: string;
 }
 
 /**
@@ -45,6 +47,7 @@ export class BenchWorker {
           ? {}
           : { SANDPOOL_MAX_SESSIONS: String(options.maxSessions) }),
         SANDPOOL_LOG_LEVEL: 'warn',
+        ...(options.image === undefined ? {} : { SANDPOOL_IMAGE: options.image }),
       },
       stdio: ['ignore', 'ignore', 'inherit'],
     });

@@ -9,6 +9,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { BenchWorker } from './bench-worker.js';
+import { codeInterpreterBench } from './code-interpreter-bench.js';
 import { DOCKER_RUN_FLAGS, DockerEngine } from './docker-engine.js';
 import { summarize, timedPool, type Summary } from './stats.js';
 import { templatePools } from './template-bench.js';
@@ -331,6 +332,8 @@ async function main() {
     record,
     step,
   );
+  const code = await codeInterpreterBench(runId, step);
+  rows.push(...code.rows);
   // Measured again now: on a shared machine the engine's speed drifts over a run, and the
   // sustained rate is compared with the mean of both.
   step('baseline again');
@@ -444,6 +447,9 @@ async function main() {
     '',
     'targets (issues 4 and 10):',
     ...targets.map((t) => `  [${t.pass ? 'met' : 'MISSED'}] ${t.target}: ${t.value}`),
+    '',
+    'targets (issue 11, code interpreter):',
+    ...code.targets.map((t) => `  [${t.pass ? 'met' : 'MISSED'}] ${t.target}: ${t.value}`),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 
@@ -465,6 +471,7 @@ async function main() {
           latencies: hey.latencies,
         }
       : null,
+    code_interpreter: code,
   };
   await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(`\nresults: ${file}\n`);

@@ -275,6 +275,79 @@ class SandboxClient:
             if not exited:
                 raise SandpoolError("connection_failed", "the stream ended before the exit event")
 
+    # -- code interpreter ----------------------------------------------------------------
+
+    def run_code(self, code, language=None, context_id=None, timeout_ms=None, env=None,
+                 on_stdout=None, on_stderr=None, on_result=None):
+        """Runs a code cell in the session's code interpreter (a persistent IPython kernel, or
+        bash) and returns what it produced, as the API answers it:
+
+        ``{"results": [{"text", "html", "png", ..., "is_main_result"}], "stdout", "stderr",
+        "error": {"name", "value", "traceback", ...} or absent, "execution_count",
+        "duration_ms", "context_id", "truncated"}``. Variables persist between calls in the same
+        context. With a callback the call streams (NDJSON) and the callbacks see each output as
+        it happens. Needs a session on the code-interpreter template.
+        """
+        body = {"code": code}
+        for key, value in (("language", language), ("context_id", context_id),
+                           ("timeout_ms", timeout_ms), ("env", env)):
+            if value is not None:
+                body[key] = value
+        if on_stdout is None and on_stderr is None and on_result is None:
+            return self._transport.json("POST", self._path("/code"), json_body=body,
+                                        timeout=_exec_timeout(timeout_ms))
+        execution = {"results": [], "stdout": "", "stderr": ""}
+        response = self._transport.open(
+            "POST", self._path("/code"), json_body=body,
+            headers={"Accept": "application/x-ndjson"}, timeout=_exec_timeout(timeout_ms))
+        with response:
+            for raw in response:
+                line = raw.strip()
+                if not line:
+                    continue
+                event = json.loads(line.decode("utf-8"))
+                kind = event.pop("type", None)
+                if kind == "error" and "error" in event:
+                    error = event["error"] or {}
+                    raise SandpoolError(error.get("code", "runtime_unavailable"),
+                                        error.get("message", "the cell failed"))
+                if kind in ("stdout", "stderr"):
+                    execution[kind] += event.get("data", "")
+                    callback = on_stdout if kind == "stdout" else on_stderr
+                    if callback is not None:
+                        callback(event.get("data", ""))
+                elif kind == "result":
+                    execution["results"].append(event)
+                    if on_result is not None:
+                        on_result(event)
+                elif kind == "error":
+                    execution["error"] = event
+                elif kind == "end":
+                    execution.update(event)
+                    return execution
+        raise SandpoolError("connection_failed", "the stream ended before the end event")
+
+    def create_code_context(self, language="python", cwd=None):
+        """Creates a code context (its own kernel); returns ``{"context_id", "language", "cwd"}``."""
+        body = {"language": language}
+        if cwd is not None:
+            body["cwd"] = cwd
+        return self._transport.json("POST", self._path("/contexts"), json_body=body)
+
+    def list_code_contexts(self):
+        """The session's code contexts."""
+        return self._transport.json("GET", self._path("/contexts"))["contexts"]
+
+    def restart_code_context(self, context_id):
+        """Restarts a context: a fresh kernel, its variables gone."""
+        return self._transport.json(
+            "POST", self._path("/contexts/" + urllib.parse.quote(context_id, safe="") + "/restart"))
+
+    def remove_code_context(self, context_id):
+        """Deletes a context and its kernel."""
+        self._transport.json(
+            "DELETE", self._path("/contexts/" + urllib.parse.quote(context_id, safe="")))
+
     # -- files -------------------------------------------------------------------------
 
     def upload_file(self, local_path, remote_path=None):

@@ -71,6 +71,9 @@ def file_type(mode):
 
 
 EXEC_MARKER = "SANDPOOL_EXEC"
+# An image may ask for a helper started at boot (the code-interpreter template's kernel bridge,
+# so a pooled sandbox has its kernel warm before any session claims it): a JSON argv list.
+PRESTART_ENV = "SANDPOOL_PRESTART"
 
 
 def kill_marked(marker):
@@ -137,6 +140,7 @@ class Agent:
         self.inbox = bytearray()
         self.running = True
         self.base_env = dict(os.environ)
+        self.prestarted = self.prestart(self.base_env.pop(PRESTART_ENV, None))
         wake_r, wake_w = os.pipe()
         for fd in (wake_r, wake_w):
             os.set_blocking(fd, False)
@@ -147,6 +151,20 @@ class Agent:
         os.set_blocking(0, False)
         self.selector.register(0, selectors.EVENT_READ, ("in", None))
         self.selector.register(wake_r, selectors.EVENT_READ, ("wake", None))
+
+    def prestart(self, spec):
+        """Starts the image's boot helper, detached from the protocol stream; None without one."""
+        if not spec:
+            return None
+        try:
+            argv = json.loads(spec)
+            return subprocess.Popen(
+                argv, env=self.base_env, cwd=self.base_env.get("HOME") or "/",
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True, close_fds=True)
+        except (ValueError, TypeError, OSError) as exc:
+            sys.stderr.write("sandpool-agent: prestart failed: %r\n" % (exc,))
+            return None
 
     # --- main loop ------------------------------------------------------------------------------
 
@@ -385,6 +403,8 @@ class Agent:
             ex = by_pid.get(pid)
             if ex is not None and ex.proc.returncode is None:
                 ex.proc.returncode = os.waitstatus_to_exitcode(status)
+        if self.prestarted is not None and self.prestarted.poll() is not None:
+            self.prestarted = None  # exited (and reaped): it restarts on demand
         for ex in list(self.execs.values()):
             code = ex.proc.returncode
             if code is None:

@@ -10,6 +10,7 @@ export type ApiErrorCode =
   | 'session_not_found'
   | 'file_not_found'
   | 'template_not_found'
+  | 'context_not_found'
   | 'session_lost'
   | 'payload_too_large'
   | 'capacity_exhausted'
@@ -101,6 +102,14 @@ export class TemplateNotFoundError extends SandboxError {
   constructor(message: string, options?: SandboxErrorOptions) {
     super('template_not_found', message, { status: 404, ...options });
     this.name = 'TemplateNotFoundError';
+  }
+}
+
+/** 404 `context_not_found`: no such code context in the session (deleted, or never created). */
+export class ContextNotFoundError extends SandboxError {
+  constructor(message: string, options: SandboxErrorOptions = {}) {
+    super('context_not_found', message, { status: 404, ...options });
+    this.name = 'ContextNotFoundError';
   }
 }
 
@@ -203,6 +212,7 @@ const API_ERRORS: Record<
   session_not_found: (m, o) => new SessionNotFoundError(m, o),
   file_not_found: (m, o) => new FileNotFoundError(m, o),
   template_not_found: (m, o) => new TemplateNotFoundError(m, o),
+  context_not_found: (m, o) => new ContextNotFoundError(m, o),
   session_lost: (m, o) => new SessionLostError(m, o),
   payload_too_large: (m, o) => new PayloadTooLargeError(m, o),
   capacity_exhausted: (m, o) => new CapacityError(m, o),

@@ -26,7 +26,24 @@ export {
   type WriteFileOptions,
 } from './sandbox-options.js';
 export { SandpoolClient, type CallOptions } from './sandpool-client.js';
+export type {
+  CodeContext,
+  CodeLanguage,
+  CreateCodeContextOptions,
+  Execution,
+  ExecutionError,
+  Logs,
+  Result,
+  RunCodeOptions,
+} from './code-interpreter.js';
+export { executionFrom } from './code-interpreter.js';
 export { clipForModel, describeExecResult, isCorrectableByModel } from './model-text.js';
+export {
+  describeExecution,
+  describeResult,
+  imagesOf,
+  type ResultImage,
+} from './describe-execution.js';
 export {
   DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_URL,
@@ -36,6 +53,7 @@ export {
   AuthError,
   CapacityError,
   ConnectionError,
+  ContextNotFoundError,
   FileNotFoundError,
   InternalError,
   ForbiddenOriginError,

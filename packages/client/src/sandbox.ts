@@ -1,3 +1,14 @@
+import {
+  createCodeContext,
+  listCodeContexts,
+  removeCodeContext,
+  restartCodeContext,
+  runCode,
+  type CodeContext,
+  type CreateCodeContextOptions,
+  type Execution,
+  type RunCodeOptions,
+} from './code-interpreter.js';
 import { basename } from 'node:path';
 import { backoffDelayMs, sleep } from './backoff.js';
 import { CapacityError, SessionLostError, SessionNotFoundError } from './errors.js';
@@ -160,6 +171,58 @@ export class Sandbox implements AsyncDisposable {
     options: Omit<ExecOptions, 'onStdout' | 'onStderr'> = {},
   ): AsyncGenerator<ExecEvent, void, undefined> {
     yield* this.commands.execStream(command, options);
+  }
+
+  // --- code interpreter (code-interpreter.ts holds the calls) -------------------------------
+
+  /**
+   * Runs a code cell in a persistent context (a real IPython kernel by default) and returns what
+   * it produced: Jupyter's rich results (the last expression, `display()`, matplotlib figures as
+   * PNG), its logs and its error. Variables persist between calls in the same context.
+   *
+   * ```ts
+   * await sandbox.runCode('x = 21');
+   * const { text } = await sandbox.runCode('x * 2'); // '42'
+   * ```
+   *
+   * With `onStdout`, `onStderr`, `onResult` or `onError` the call streams, and they see each
+   * output as it happens. The session needs the `code-interpreter` template.
+   */
+  async runCode(code: string, options: RunCodeOptions = {}): Promise<Execution> {
+    return runCode(this.transport, sessionPath(this.openSessionId()), code, options);
+  }
+
+  /** Creates a code context with its own kernel (or bash) and variables. */
+  async createCodeContext(options: CreateCodeContextOptions = {}): Promise<CodeContext> {
+    return createCodeContext(this.transport, sessionPath(this.openSessionId()), options);
+  }
+
+  /** The session's code contexts. */
+  async listCodeContexts(options: FileOptions = {}): Promise<CodeContext[]> {
+    return listCodeContexts(this.transport, sessionPath(this.openSessionId()), options.signal);
+  }
+
+  /** Restarts a context: a fresh kernel, its variables gone. */
+  async restartCodeContext(
+    context: CodeContext | string,
+    options: FileOptions = {},
+  ): Promise<CodeContext> {
+    return restartCodeContext(
+      this.transport,
+      sessionPath(this.openSessionId()),
+      context,
+      options.signal,
+    );
+  }
+
+  /** Deletes a context and its kernel. */
+  async removeCodeContext(context: CodeContext | string, options: FileOptions = {}): Promise<void> {
+    return removeCodeContext(
+      this.transport,
+      sessionPath(this.openSessionId()),
+      context,
+      options.signal,
+    );
   }
 
   /**

@@ -20,4 +20,5 @@ export {
   type SandboxToolsOptions,
 } from './sandbox-tools.js';
 // Formatting of results for a model lives in the client, shared with the MCP server.
-export { clipForModel, describeExecResult } from '@sandpool/client';
+export { clipForModel, describeExecResult, describeExecution } from '@sandpool/client';
+export { createRunCodeTool } from './run-code-tool.js';

@@ -7,6 +7,7 @@ import {
   type SandboxCreateOptions,
 } from '@sandpool/client';
 import { z } from 'zod';
+import { createRunCodeTool } from './run-code-tool.js';
 
 /** Default of {@link SandboxToolsOptions.outputLimitChars}. */
 export const DEFAULT_OUTPUT_LIMIT_CHARS = 10_000;
@@ -141,6 +142,11 @@ export class SandboxToolkit implements AsyncDisposable {
   readonly writeFileTool: SandboxTools['writeFile'];
   /** Reads a text file: `sandbox_read_file`. */
   readonly readFileTool: SandboxTools['readFile'];
+  /**
+   * Runs a Python cell in the sandbox's code interpreter: `run_code` (the sandbox needs the
+   * `code-interpreter` template, so it is not in {@link SandboxToolkit.tools}; add it yourself).
+   */
+  readonly runCodeTool: ReturnType<typeof createRunCodeTool>;
 
   /** @internal Use {@link createSandboxTools}. */
   constructor(
@@ -153,6 +159,11 @@ export class SandboxToolkit implements AsyncDisposable {
     this.execTool = tools.exec;
     this.writeFileTool = tools.writeFile;
     this.readFileTool = tools.readFile;
+    this.runCodeTool = createRunCodeTool(
+      sandbox,
+      options.outputLimitChars,
+      options.defaultTimeoutMs,
+    );
   }
 
   /** The three tools, for `model.bindTools(...)` and `new ToolNode(...)`. */

@@ -5,6 +5,7 @@ import { registerCoordinatorCommand } from './coordinator-command.js';
 import { registerDoctorCommand } from './doctor-command.js';
 import { registerImageCommand } from './image-command.js';
 import { registerMcpCommand } from './mcp-command.js';
+import { registerRunCodeCommand } from './client/run-code-command.js';
 import { registerServeCommand } from './serve-command.js';
 import { registerTemplateCommand } from './template-command.js';
 
@@ -18,6 +19,7 @@ registerServeCommand(program);
 registerCoordinatorCommand(program);
 // Further commands register here, one line each.
 registerClientCommands(program);
+registerRunCodeCommand(program);
 registerImageCommand(program);
 registerTemplateCommand(program);
 registerMcpCommand(program);

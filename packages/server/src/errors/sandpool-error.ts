@@ -10,6 +10,7 @@ export const ERROR_STATUS = {
   session_not_found: 404,
   file_not_found: 404,
   template_not_found: 404,
+  context_not_found: 404,
   session_lost: 410,
   payload_too_large: 413,
   internal_error: 500,

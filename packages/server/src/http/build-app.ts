@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Registry } from 'prom-client';
+import type { CodeService } from '../code/code-service.js';
 import type { ExecService } from '../exec/exec-service.js';
 import type { FileService } from '../files/file-service.js';
 import { mcpRoutes } from '../mcp/mcp-routes.js';
@@ -15,6 +16,7 @@ import {
 } from './host-origin-guard.js';
 import { installJsonBodies } from './json-bodies.js';
 import { isDocumentationRoute, registerOpenApi } from './openapi.js';
+import { codeRoutes } from './routes/code-routes.js';
 import { execRoutes } from './routes/exec-routes.js';
 import { fileRoutes } from './routes/file-routes.js';
 import { serviceRoutes, type HealthReport } from './routes/service-routes.js';
@@ -26,6 +28,8 @@ export interface AppServices {
   sessions: SessionManager;
   templates: () => TemplateView[];
   exec: ExecService;
+  /** The code interpreter (cells and contexts); its routes are left out without it. */
+  code?: CodeService;
   files: FileService;
   health: () => Promise<HealthReport>;
   registry: Registry;
@@ -92,6 +96,7 @@ export async function buildApp(services: AppServices): Promise<FastifyInstance> 
   await app.register(sessionRoutes, { sessions: services.sessions });
   await app.register(templateRoutes, { templates: services.templates });
   await app.register(execRoutes, { exec: services.exec });
+  if (services.code !== undefined) await app.register(codeRoutes, { code: services.code });
   await app.register(fileRoutes, {
     files: services.files,
     uploadLimitBytes: services.uploadLimitBytes,

@@ -2,6 +2,7 @@ import {
   Sandbox,
   type ConnectionOptions,
   type ExecResult,
+  type Execution,
   type FileEntry,
   type SessionInfo,
 } from '@sandpool/client';
@@ -24,6 +25,11 @@ export interface McpSandbox {
   writeFile(path: string, data: string | Uint8Array): Promise<{ path: string; size: number }>;
   readFileStream(path: string): Promise<ReadableStream<Uint8Array>>;
   listFiles(path: string): Promise<FileEntry[]>;
+  /** A cell in the session's code interpreter (a code-interpreter template). */
+  runCode(
+    code: string,
+    options: { language?: 'python' | 'bash'; timeoutMs?: number },
+  ): Promise<Execution>;
   close(): Promise<void>;
 }
 

@@ -8,6 +8,7 @@ import {
 } from '@sandpool/client';
 import { z } from 'zod';
 import type { McpSandbox } from './mcp-sandbox.js';
+import { registerRunCodeTool } from './run-code-tool.js';
 import type { SandboxLease } from './sandbox-lease.js';
 
 /** Options of {@link createSandboxMcpServer}. */
@@ -321,5 +322,6 @@ export function createSandboxMcpServer(
       }),
   );
 
+  registerRunCodeTool(server, lease, limitChars);
   return server;
 }

@@ -1,5 +1,12 @@
 import { PassThrough, Readable } from 'node:stream';
-import type { ExecResult, FileEntry, SessionInfo } from '@sandpool/client';
+import {
+  executionFrom,
+  type ExecResult,
+  type Execution,
+  type FileEntry,
+  type SessionInfo,
+} from '@sandpool/client';
+import type { CodeService } from '../code/code-service.js';
 import { SandpoolError } from '../errors/sandpool-error.js';
 import type { ExecService } from '../exec/exec-service.js';
 import type { FileService } from '../files/file-service.js';
@@ -11,6 +18,8 @@ export interface WorkerServices {
   sessions: SessionManager;
   exec: ExecService;
   files: FileService;
+  /** The code interpreter, where the worker has one. */
+  code?: CodeService;
 }
 
 /**
@@ -98,6 +107,18 @@ class ServiceSandbox implements McpSandbox {
       mode: Number.parseInt(entry.mode, 8),
       mtime: new Date(entry.mtime),
     }));
+  }
+
+  async runCode(
+    code: string,
+    options: { language?: 'python' | 'bash'; timeoutMs?: number },
+  ): Promise<Execution> {
+    if (this.services.code === undefined) {
+      throw new SandpoolError('invalid_request', 'This worker has no code interpreter.');
+    }
+    const answer = await this.services.code.run(this.sessionId, { code, ...options });
+    // The same reading of the answer as the SDK's, so both faces give the tool one shape.
+    return executionFrom(JSON.parse(JSON.stringify(answer)) as Record<string, unknown>);
   }
 
   /** Ends the session; one already gone (ended elsewhere, or lost) counts as closed, as in the SDK. */

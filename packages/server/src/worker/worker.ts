@@ -4,6 +4,7 @@ import { pino, type Logger } from 'pino';
 import { checkBind } from '../config/settings-table.js';
 import type { WorkerConfig } from '../config/worker-config.js';
 import { SandpoolError } from '../errors/sandpool-error.js';
+import { CodeService } from '../code/code-service.js';
 import { ExecService } from '../exec/exec-service.js';
 import { FileService } from '../files/file-service.js';
 import { buildApp } from '../http/build-app.js';
@@ -215,6 +216,14 @@ export class Worker {
       outputLimitBytes: config.outputLimitBytes,
       metrics,
     });
+    const code = new CodeService({
+      sessions,
+      defaultTimeoutMs: config.execTimeoutMs,
+      maxTimeoutMs: config.maxExecTimeoutMs,
+      outputLimitBytes: config.outputLimitBytes,
+      // A figure is bigger than a line of text: one result may hold 4 times the exec cap.
+      resultLimitBytes: 4 * config.outputLimitBytes,
+    });
 
     const reconciler = new ContainerReconciler({
       runtime,
@@ -279,6 +288,7 @@ export class Worker {
       sessions,
       templates: () => pools.views(),
       exec,
+      code,
       files: new FileService(sessions),
       health,
       registry: metrics.registry,

@@ -10,6 +10,7 @@ import {
   type WorkerProxy,
 } from '../../coordinator/worker-proxy.js';
 import { SandpoolError } from '../../errors/sandpool-error.js';
+import { Type } from '@sinclair/typebox';
 import { SessionParams } from '../schemas.js';
 import { abortOnDisconnect } from '../client-disconnect.js';
 
@@ -192,6 +193,25 @@ export const coordinatorRoutes: FastifyPluginAsyncTypebox<CoordinatorRouteOption
     }),
   );
   app.post('/v1/sessions/:id/exec', params, async (request, reply) =>
+    relay(request, reply, request.params.id),
+  );
+  // The code interpreter: cells (NDJSON events stream through) and contexts.
+  app.post('/v1/sessions/:id/code', params, async (request, reply) =>
+    relay(request, reply, request.params.id),
+  );
+  app.post('/v1/sessions/:id/contexts', params, async (request, reply) =>
+    relay(request, reply, request.params.id),
+  );
+  app.get('/v1/sessions/:id/contexts', params, async (request, reply) =>
+    relay(request, reply, request.params.id),
+  );
+  const contextParams = {
+    schema: { params: Type.Object({ ...SessionParams.properties, cid: Type.String() }) },
+  };
+  app.post('/v1/sessions/:id/contexts/:cid/restart', contextParams, async (request, reply) =>
+    relay(request, reply, request.params.id),
+  );
+  app.delete('/v1/sessions/:id/contexts/:cid', contextParams, async (request, reply) =>
     relay(request, reply, request.params.id),
   );
   app.put('/v1/sessions/:id/files', params, async (request, reply) =>
