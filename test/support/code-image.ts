@@ -1,6 +1,9 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 
+const run = promisify(execFile);
+const CLI = new URL('../../packages/server/dist/cli/main.js', import.meta.url).pathname;
+
 /** What `sandpool template build code-interpreter` (run by scripts/provision.sh) tags. */
 const TEMPLATE_IMAGE = 'sandpool/template-code-interpreter:latest';
 
