@@ -1,4 +1,5 @@
 import { SandpoolError } from '../errors/sandpool-error.js';
+import { resolveTimeoutMs } from '../exec/timeout-limits.js';
 import type { Session, SessionManager } from '../sessions/session-manager.js';
 import { CellCapture } from './cell-capture.js';
 import {
@@ -121,14 +122,7 @@ export class CodeService {
   }
 
   private timeoutOf(input: RunCodeInput): number {
-    const timeoutMs = input.timeoutMs ?? this.options.defaultTimeoutMs;
-    if (timeoutMs < 1 || timeoutMs > this.options.maxTimeoutMs) {
-      throw new SandpoolError(
-        'invalid_request',
-        `timeout_ms must be from 1 to ${this.options.maxTimeoutMs}, got ${timeoutMs}.`,
-      );
-    }
-    return timeoutMs;
+    return resolveTimeoutMs(input.timeoutMs, this.options);
   }
 
   private async execute(

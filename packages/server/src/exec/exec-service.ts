@@ -1,5 +1,6 @@
 import { posix } from 'node:path';
 import { SandpoolError } from '../errors/sandpool-error.js';
+import { resolveTimeoutMs } from './timeout-limits.js';
 import type { WorkerMetrics } from '../metrics/worker-metrics.js';
 import type { SessionManager } from '../sessions/session-manager.js';
 import { SANDBOX_HOME } from '../files/sandbox-path.js';
@@ -86,14 +87,7 @@ export class ExecService {
   }
 
   private timeoutOf(input: ExecInput): number {
-    const timeoutMs = input.timeoutMs ?? this.options.defaultTimeoutMs;
-    if (timeoutMs < 1 || timeoutMs > this.options.maxTimeoutMs) {
-      throw new SandpoolError(
-        'invalid_request',
-        `timeout_ms must be from 1 to ${this.options.maxTimeoutMs}, got ${timeoutMs}.`,
-      );
-    }
-    return timeoutMs;
+    return resolveTimeoutMs(input.timeoutMs, this.options);
   }
 
   private async execute(
