@@ -6,6 +6,7 @@ export const ERROR_STATUS = {
   invalid_request: 400,
   invalid_path: 400,
   unauthorized: 401,
+  egress_not_permitted: 403,
   session_not_found: 404,
   file_not_found: 404,
   session_lost: 410,

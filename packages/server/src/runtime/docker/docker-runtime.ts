@@ -88,11 +88,22 @@ export class DockerRuntime implements SandboxRuntime {
         WorkingDir: HOME,
         Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
         Labels: spec.labels,
-        NetworkDisabled: limits.network === 'none',
+        NetworkDisabled: spec.network === undefined && limits.network === 'none',
+        ...(spec.network
+          ? {
+              NetworkingConfig: {
+                EndpointsConfig: {
+                  [spec.network.name]: { IPAMConfig: { IPv4Address: spec.network.address } },
+                },
+              },
+            }
+          : {}),
         StopTimeout: 1,
         HostConfig: {
           ...(limits.ociRuntime ? { Runtime: limits.ociRuntime } : {}),
-          NetworkMode: limits.network,
+          NetworkMode: spec.network?.name ?? limits.network,
+          // A dead-end resolver, asked once: lookups fail fast instead of leaking names.
+          ...(spec.network ? { Dns: spec.network.dns, DnsOptions: ['timeout:1', 'attempts:1'] } : {}),
           CapDrop: ['ALL'],
           Privileged: false,
           SecurityOpt: ['no-new-privileges:true'],
