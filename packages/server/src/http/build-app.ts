@@ -13,6 +13,8 @@ import { execRoutes } from './routes/exec-routes.js';
 import { fileRoutes } from './routes/file-routes.js';
 import { serviceRoutes, type HealthReport } from './routes/service-routes.js';
 import { sessionRoutes } from './routes/session-routes.js';
+import { networkRoutes } from './routes/network-routes.js';
+import type { EgressService } from '../network/egress-service.js';
 
 export interface AppServices {
   sessions: SessionManager;
@@ -23,6 +25,8 @@ export interface AppServices {
   log: FastifyBaseLogger;
   apiKey: string | undefined;
   uploadLimitBytes: number;
+  /** Egress by domain (network routes); absent when the runtime cannot give sessions network. */
+  egress?: EgressService;
 }
 
 /** Routes that answer without a key, so probes and load balancers need no secret. */
@@ -86,6 +90,7 @@ export async function buildApp(services: AppServices): Promise<FastifyInstance> 
       'Pre-warmed, hardened code-execution sandboxes for AI agents. Errors are `{"error": {"code", "message"}}`.',
   });
   await app.register(sessionRoutes, { sessions: services.sessions });
+  await app.register(networkRoutes, { sessions: services.sessions, egress: services.egress });
   await app.register(execRoutes, { exec: services.exec });
   await app.register(fileRoutes, {
     files: services.files,

@@ -29,11 +29,24 @@ export const MetadataSchema = Type.Record(
   },
 );
 
+const EgressPattern = Type.String({ minLength: 1, maxLength: 300, pattern: '^[^\\s,]+$' });
+
+/** A session's egress allow-list (issue 14); `deny_out` wins over `allow_out`. */
+export const NetworkPolicy = Type.Object(
+  {
+    allow_out: Type.Array(EgressPattern, { maxItems: 256 }),
+    deny_out: Type.Optional(Type.Array(EgressPattern, { maxItems: 256 })),
+  },
+  { additionalProperties: false },
+);
+export type NetworkPolicy = Static<typeof NetworkPolicy>;
+
 export const CreateSessionBody = Type.Object(
   {
     ttl_seconds: Type.Optional(Type.Integer({ minimum: 1 })),
     env: Type.Optional(EnvSchema),
     metadata: Type.Optional(MetadataSchema),
+    network: Type.Optional(NetworkPolicy),
   },
   { additionalProperties: false },
 );
@@ -155,6 +168,7 @@ export const HealthView = Type.Object(
 const ERROR_MEANINGS: Record<number, string> = {
   400: 'invalid_request (the body, query or a header fails the schema) or invalid_path',
   401: 'unauthorized: an API key is set and the request lacks `Authorization: Bearer <key>`',
+  403: 'egress_not_permitted: the network asked for is beyond what this worker allows',
   404: 'session_not_found (unknown, closed or expired) or file_not_found',
   410: 'session_lost: the session’s container died; it cannot come back',
   413: 'payload_too_large: over the upload limit, or no space left in the sandbox',

@@ -7,9 +7,8 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
 import { connect, isIP, type AddressInfo, type Socket } from 'node:net';
-import { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream';
 import { BandwidthLimiter } from './bandwidth-limiter.js';
@@ -250,7 +249,15 @@ export class EgressProxy {
     if (headers !== undefined && this.options.ca !== undefined) {
       entry.decision = 'allowed';
       entry.intercepted = true;
-      return this.intercept(socket, head, target, address, headers, entry, started);
+      return this.intercept(socket, head, target, address, headers, entry, started).catch(
+        (error: unknown) => {
+          entry.decision = 'denied';
+          entry.reason = 'interception_failed';
+          entry.error = (error as Error).message;
+          this.finish(entry, started);
+          socket.destroy();
+        },
+      );
     }
     this.active++;
     const upstream = connect({ host: address, port: target.port });
@@ -331,31 +338,28 @@ export class EgressProxy {
     const ca = this.options.ca;
     if (ca === undefined) return;
     const secureContext = await ca.contextFor(target.host);
-    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-    if (head.length > 0) socket.unshift(head);
-    const tlsSocket = new TLSSocket(socket as Socket, {
-      isServer: true,
-      secureContext,
-      ALPNProtocols: ['http/1.1'],
-    });
-    tlsSocket.on('error', () => socket.destroy());
-    this.track(tlsSocket);
-    const inner = createServer((req, res) => {
-      const requestEntry = { ...entry, method: req.method ?? 'GET', time: new Date().toISOString() };
-      this.forward(
-        req,
-        res,
-        { target, address, tls: true, extra },
-        requestEntry,
-        performance.now(),
-      );
-    });
+    // One small HTTPS server per intercepted tunnel: it terminates TLS with a certificate for
+    // the name the policy checked (whatever SNI the sandbox sent) and parses the requests.
+    const inner = createHttpsServer(
+      { SNICallback: (_name, done) => done(null, secureContext), ALPNProtocols: ['http/1.1'] },
+      (req, res) => {
+        const requestEntry = {
+          ...entry,
+          method: req.method ?? 'GET',
+          time: new Date().toISOString(),
+        };
+        this.forward(req, res, { target, address, tls: true, extra }, requestEntry, performance.now());
+      },
+    );
+    inner.on('tlsClientError', (_e, s: Duplex) => s.destroy());
     inner.on('clientError', (_e, s: Duplex) => s.destroy());
-    tlsSocket.once('close', () => {
+    socket.once('close', () => {
       inner.close();
       this.finish({ ...entry, method: 'CONNECT' }, started);
     });
-    inner.emit('connection', tlsSocket);
+    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    if (head.length > 0) socket.unshift(head);
+    inner.emit('connection', socket);
   }
 
   private forward(
@@ -385,9 +389,8 @@ export class EgressProxy {
       ...(to.tls
         ? {
             servername: isIP(target.host) === 0 ? target.host : undefined,
+            // The upstream certificate is verified against the name the policy allowed.
             ca: this.options.upstreamCa,
-            // Verify the upstream certificate against the name the policy allowed.
-            checkServerIdentity: undefined,
           }
         : {}),
     };

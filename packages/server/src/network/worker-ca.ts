@@ -1,3 +1,5 @@
+// @peculiar/x509 resolves its services through tsyringe, which needs the Reflect metadata API.
+import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { randomBytes, webcrypto } from 'node:crypto';
 import { createSecureContext, type SecureContext } from 'node:tls';
@@ -17,6 +19,11 @@ async function keyPem(key: webcrypto.CryptoKey): Promise<string> {
   const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', key));
   const lines = der.toString('base64').match(/.{1,64}/g) ?? [];
   return `-----BEGIN PRIVATE KEY-----\n${lines.join('\n')}\n-----END PRIVATE KEY-----\n`;
+}
+
+/** A certificate as PEM ending in a newline, so PEM blocks can be concatenated. */
+export function certificatePem(cert: x509.X509Certificate): string {
+  return `${cert.toString('pem').trimEnd()}\n`;
 }
 
 function serial(): string {
@@ -50,7 +57,7 @@ export class WorkerCa {
       'verify',
     ])) as webcrypto.CryptoKeyPair;
     return new WorkerCa(
-      pair.cert.toString('pem'),
+      certificatePem(pair.cert),
       pair.cert,
       pair.keys,
       leafKeys,
@@ -73,7 +80,7 @@ export class WorkerCa {
   /** A leaf certificate for `host` (a name or an address), signed by this CA. */
   async issue(host: string): Promise<PemPair> {
     const cert = await issueLeaf(host, this.caCert, this.caKeys, this.leafKeys, webcrypto);
-    return { cert: cert.toString('pem'), key: this.leafKeyPem };
+    return { cert: certificatePem(cert), key: this.leafKeyPem };
   }
 }
 

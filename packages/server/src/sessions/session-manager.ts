@@ -5,6 +5,8 @@ import type { WorkerMetrics } from '../metrics/worker-metrics.js';
 import type { SandboxPool } from '../pool/sandbox-pool.js';
 import type { Sandbox, SandboxRuntime } from '../runtime/sandbox-runtime.js';
 import type { Clock } from './clock.js';
+import type { NetworkPolicyInput } from '../network/egress-policy.js';
+import type { EgressService } from '../network/egress-service.js';
 
 export type SessionState = 'active' | 'lost' | 'closing';
 
@@ -16,6 +18,8 @@ export interface Session {
   readonly env: Record<string, string>;
   readonly metadata: Record<string, string>;
   state: SessionState;
+  /** The egress policy of a session with network (changed by PUT .../network). */
+  network?: NetworkPolicyInput;
 }
 
 /** What the API shows of a session. */
@@ -31,6 +35,10 @@ export interface CreateSessionInput {
   ttlSeconds?: number;
   env?: Record<string, string>;
   metadata?: Record<string, string>;
+  /** Egress allow-list; without it (and without a template default) the session has no network. */
+  network?: NetworkPolicyInput;
+  /** Names the template, whose default egress list applies when `network` is absent. */
+  template?: string;
 }
 
 export interface SessionManagerOptions {
@@ -50,6 +58,8 @@ export interface SessionManagerOptions {
   journal?: SessionJournal;
   /** Why new sessions are refused right now (engine down, heartbeat lost), if they are. */
   refuseNew?: () => SandpoolError | undefined;
+  /** Egress by domain; without it, a session that asks for network is refused. */
+  egress?: EgressService;
 }
 
 /** Where sessions are recorded so a worker restarted with the same id can take them back. */
@@ -66,6 +76,7 @@ export interface AdoptedSession {
   expiresAt: number;
   env: Record<string, string>;
   metadata: Record<string, string>;
+  network?: NetworkPolicyInput;
 }
 
 /** How long a lost session still answers 410 instead of 404, so clients learn what happened. */
@@ -100,6 +111,13 @@ export class SessionManager {
         'This worker is shutting down; retry on another.',
         5,
       );
+    const policy = options.egress?.policyFor(input.network, input.template);
+    if (input.network !== undefined && options.egress === undefined) {
+      throw new SandpoolError(
+        'egress_not_permitted',
+        'This worker cannot give sessions network (its runtime has no egress support).',
+      );
+    }
     const refusal = options.refuseNew?.();
     if (refusal !== undefined) throw refusal;
     if (this.sessions.size + this.creating >= options.maxSessions) {
@@ -116,12 +134,23 @@ export class SessionManager {
     const id = newSessionId();
     let sandbox: Sandbox;
     try {
-      ({ sandbox } = await options.pool.claim({ 'sandpool.session': id }));
+      // A sandbox with network cannot come from the pool (NetworkMode none is final): it is
+      // started on its own network, behind its own proxy.
+      ({ sandbox } =
+        policy !== undefined && options.egress !== undefined
+          ? {
+              sandbox: await options.egress.createSandbox(id, policy, {
+                ...options.workerLabels,
+                'sandpool.session': id,
+              }),
+            }
+          : await options.pool.claim({ 'sandpool.session': id }));
     } finally {
       this.creating--;
     }
     if (this.closed) {
       await sandbox.destroy().catch(() => undefined);
+      if (policy) await options.egress?.release(id);
       throw new SandpoolError(
         'capacity_exhausted',
         'This worker is shutting down; retry on another.',
@@ -137,6 +166,7 @@ export class SessionManager {
       env: input.env ?? {},
       metadata: input.metadata ?? {},
       state: 'active',
+      ...(policy ? { network: policy.toInput() } : {}),
     };
     this.sessions.set(id, session);
     options.journal?.record(session);
@@ -170,6 +200,20 @@ export class SessionManager {
     const session = this.get(id);
     session.expiresAt =
       this.options.clock.now() + this.checkTtl(ttlSeconds ?? this.options.defaultTtlSeconds) * 1000;
+    this.options.journal?.record(session);
+    return session;
+  }
+
+  /** Replaces a running session's egress policy (the operator's bound applies). */
+  setNetwork(id: string, input: NetworkPolicyInput): Session {
+    const session = this.get(id);
+    if (this.options.egress === undefined || session.network === undefined) {
+      throw new SandpoolError(
+        'invalid_request',
+        'This session was created without network, and a sandbox cannot join one later; create a new session with "network".',
+      );
+    }
+    session.network = this.options.egress.setPolicy(id, input).toInput();
     this.options.journal?.record(session);
     return session;
   }
@@ -208,6 +252,7 @@ export class SessionManager {
       'session lost',
     );
     await session.sandbox.destroy().catch(() => undefined);
+    if (session.network) await this.options.egress?.release(id);
     this.options.pool.refill();
   }
 
@@ -257,6 +302,7 @@ export class SessionManager {
     session.state = 'closing';
     try {
       await session.sandbox.destroy();
+      if (session.network) await this.options.egress?.release(session.id);
     } finally {
       this.sessions.delete(session.id);
       this.options.journal?.forget(session.id);

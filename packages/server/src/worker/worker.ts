@@ -19,6 +19,8 @@ import { SessionManager } from '../sessions/session-manager.js';
 import { planLeftovers } from './session-readoption.js';
 import { WorkerRegistration } from './worker-registration.js';
 import { closeWithGrace, listenAt } from '../http/server-lifecycle.js';
+import { createEgressService } from '../network/create-egress-service.js';
+import type { EgressService } from '../network/egress-service.js';
 
 export const VERSION = '0.1.0';
 
@@ -49,6 +51,7 @@ export class Worker {
     /** Distributed mode only. */
     private readonly registration?: WorkerRegistration,
     private readonly store?: RedisStore,
+    private readonly egress?: EgressService,
   ) {}
 
   /** Labels on every container this worker creates. */
@@ -133,6 +136,7 @@ export class Worker {
       log,
       metrics,
     });
+    const egress = createEgressService(config, runtime, labels, metrics.registry, log);
     const sessions: SessionManager = new SessionManager({
       workerId: config.workerId,
       runtime,
@@ -146,6 +150,7 @@ export class Worker {
       log,
       metrics,
       journal: registration?.journal,
+      egress,
       refuseNew: () => {
         const registrationRefusal = registration?.refusal();
         return (
@@ -166,8 +171,20 @@ export class Worker {
         expiresAt: record.expires_at,
         env: record.env,
         metadata: record.metadata,
+        ...(record.network ? { network: record.network } : {}),
       });
+      if (record.network) {
+        // Without its proxy the sandbox has no egress at all (it fails closed), so go on.
+        await egress
+          ?.adopt(sessionId, record.network)
+          .catch((error: unknown) =>
+            log.warn({ err: error, sessionId }, 'could not restore the egress proxy of a session'),
+          );
+      }
     }
+    await egress
+      ?.removeLeftovers(new Set(plan.adopt.map((a) => a.sessionId)))
+      .catch((error: unknown) => log.warn({ err: error }, 'could not remove old session networks'));
     if (plan.adopt.length > 0) {
       progress(`re-adopted ${plan.adopt.length} live session(s) of an earlier run`);
     }
@@ -234,8 +251,20 @@ export class Worker {
       log,
       apiKey: config.apiKey,
       uploadLimitBytes: config.uploadLimitBytes,
+      egress,
     });
-    return new Worker(config, app, sessions, pool, runtime, log, monitor, registration, store);
+    return new Worker(
+      config,
+      app,
+      sessions,
+      pool,
+      runtime,
+      log,
+      monitor,
+      registration,
+      store,
+      egress,
+    );
   }
 
   /** Starts listening; resolves to the URL clients use. */
@@ -258,6 +287,7 @@ export class Worker {
       await closeWithGrace(this.app);
       this.monitor.stop();
       await this.sessions.close();
+      await this.egress?.close();
       await this.pool.close();
       await this.runtime.close();
       await this.registration?.flush();

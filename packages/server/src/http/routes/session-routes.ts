@@ -22,6 +22,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: SessionManager
       ttlSeconds: body?.ttl_seconds,
       env: body?.env,
       metadata: body?.metadata,
+      network: body?.network,
     });
     if (gone.aborted) {
       // The client (often a coordinator that gave up on this worker) will never learn the id:
@@ -34,7 +35,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: SessionManager
 
   const createSchema = {
     body: Type.Optional(CreateSessionBody),
-    response: { 201: SessionView, ...errorResponses(400, 401, 503) },
+    response: { 201: SessionView, ...errorResponses(400, 401, 403, 503) },
   };
 
   app.post(

@@ -11,6 +11,7 @@ import { DockerAgentSandbox } from './docker-agent-sandbox.js';
 import { removeContainer } from './docker-container.js';
 import { DockerSandbox } from './docker-sandbox.js';
 import { translateDockerError } from './docker-errors.js';
+import { DockerSessionNetworks } from './docker-session-networks.js';
 
 /** How every sandbox container is confined (SECURITY.md's defaults come from the worker config). */
 export interface DockerSandboxLimits {
@@ -188,6 +189,11 @@ export class DockerRuntime implements SandboxRuntime {
    */
   attach(summary: SandboxSummary): Sandbox {
     return new DockerSandbox(this.docker.getContainer(summary.id), summary.id, summary.labels);
+  }
+
+  /** Isolated per-session networks on this engine, from the IPv4 range `pool` (egress). */
+  sessionNetworks(pool: string): DockerSessionNetworks {
+    return new DockerSessionNetworks(this.docker, pool);
   }
 
   async remove(id: string): Promise<void> {
