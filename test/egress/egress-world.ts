@@ -4,7 +4,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { certificatePem, generateCa, issueLeaf } from '../../packages/server/src/network/worker-ca.js';
+import {
+  certificatePem,
+  generateCa,
+  issueLeaf,
+} from '../../packages/server/src/network/worker-ca.js';
 import type { WorldConfig } from './world-server.js';
 
 const run = promisify(execFile);
@@ -74,15 +78,22 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
 export async function egressTestImage(): Promise<string> {
   const base = process.env.SANDPOOL_IMAGE ?? 'sandpool/sandbox:latest';
   const { stdout } = await run('docker', ['image', 'inspect', '--format', '{{.Id}}', base]);
-  const tag = `sandpool/egress-test:${stdout.trim().replace(/^sha256:/, '').slice(0, 12)}`;
+  const tag = `sandpool/egress-test:${stdout
+    .trim()
+    .replace(/^sha256:/, '')
+    .slice(0, 12)}`;
   const present = await run('docker', ['image', 'inspect', tag]).then(
     () => true,
     () => false,
   );
   if (!present) {
-    await run('docker', ['build', '-q', '--build-arg', `BASE=${base}`, '-t', tag, join(root, 'test/egress/image')], {
-      maxBuffer: 16 * 1024 * 1024,
-    });
+    await run(
+      'docker',
+      ['build', '-q', '--build-arg', `BASE=${base}`, '-t', tag, join(root, 'test/egress/image')],
+      {
+        maxBuffer: 16 * 1024 * 1024,
+      },
+    );
   }
   return tag;
 }
@@ -97,7 +108,10 @@ export async function startWorld(): Promise<World> {
     'verify',
   ])) as webcrypto.CryptoKeyPair;
   const leafKey = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', leafKeys.privateKey));
-  const keyPem = `-----BEGIN PRIVATE KEY-----\n${leafKey.toString('base64').match(/.{1,64}/g)?.join('\n')}\n-----END PRIVATE KEY-----\n`;
+  const keyPem = `-----BEGIN PRIVATE KEY-----\n${leafKey
+    .toString('base64')
+    .match(/.{1,64}/g)
+    ?.join('\n')}\n-----END PRIVATE KEY-----\n`;
   const hosts: WorldConfig['hosts'] = [];
   for (const [name, address] of Object.entries(HOSTS)) {
     const cert = await issueLeaf(name, ca.cert, ca.keys, leafKeys);

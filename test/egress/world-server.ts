@@ -23,7 +23,14 @@ const chunk = Buffer.alloc(64 * 1024, 0x61);
 
 function handler(host: string, scheme: string) {
   return (req: IncomingMessage, res: ServerResponse) => {
-    say({ kind: 'http', served_by: host, scheme, method: req.method, url: req.url, headers: req.headers });
+    say({
+      kind: 'http',
+      served_by: host,
+      scheme,
+      method: req.method,
+      url: req.url,
+      headers: req.headers,
+    });
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname === `/simple/${config.wheel.project}/`) {
       res.writeHead(200, { 'content-type': 'text/html' });
@@ -33,7 +40,10 @@ function handler(host: string, scheme: string) {
       return;
     }
     if (url.pathname === `/packages/${config.wheel.name}`) {
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': wheel.length });
+      res.writeHead(200, {
+        'content-type': 'application/octet-stream',
+        'content-length': wheel.length,
+      });
       res.end(wheel);
       return;
     }
@@ -52,13 +62,23 @@ function handler(host: string, scheme: string) {
       return;
     }
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ served_by: host, scheme, host_header: req.headers.host, headers: req.headers }));
+    res.end(
+      JSON.stringify({
+        served_by: host,
+        scheme,
+        host_header: req.headers.host,
+        headers: req.headers,
+      }),
+    );
   };
 }
 
 for (const host of config.hosts) {
   createHttp(handler(host.name, 'http')).listen(80, host.address);
-  createHttps({ cert: host.cert, key: host.key }, handler(host.name, 'https')).listen(443, host.address);
+  createHttps({ cert: host.cert, key: host.key }, handler(host.name, 'https')).listen(
+    443,
+    host.address,
+  );
 }
 
 const dns = createSocket('udp4');
