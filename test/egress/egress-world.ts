@@ -103,10 +103,7 @@ export async function startWorld(): Promise<World> {
   await run('bash', [join(root, 'scripts/egress-test-hosts.sh'), 'up']);
   const dir = mkdtempSync(join(tmpdir(), 'sandpool-egress-'));
   const ca = await generateCa('sandpool egress test CA');
-  const leafKeys = (await webcrypto.subtle.generateKey(ALGORITHM, true, [
-    'sign',
-    'verify',
-  ])) as webcrypto.CryptoKeyPair;
+  const leafKeys = await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify']);
   const leafKey = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', leafKeys.privateKey));
   const keyPem = `-----BEGIN PRIVATE KEY-----\n${leafKey
     .toString('base64')

@@ -120,7 +120,7 @@ describe('egress by domain (issue 14)', { skip: unavailable ?? false }, () => {
     });
     const ok = await exec(w.url, id, { command: 'curl -sS https://pypi.test/hello' });
     assert.equal(ok.exit_code, 0, ok.stderr);
-    assert.equal(JSON.parse(ok.stdout).served_by, 'pypi.test');
+    assert.equal((JSON.parse(ok.stdout) as { served_by: string }).served_by, 'pypi.test');
     const t0 = Date.now();
     const denied = await exec(w.url, id, { command: 'curl -sS https://denied.test/hello' });
     assert.ok(Date.now() - t0 < 3000, 'refused at once');
@@ -177,7 +177,7 @@ print(data.split(b"\\r\\n\\r\\n", 1)[1].decode())
 `),
     );
     assert.equal(forged.exit_code, 0, forged.stderr);
-    assert.equal(JSON.parse(forged.stdout).served_by, 'pypi.test');
+    assert.equal((JSON.parse(forged.stdout) as { served_by: string }).served_by, 'pypi.test');
     // Plain HTTP with a forged Host: the proxy sends the Host it checked.
     const host = await exec(w.url, id, {
       command: "curl -sS -H 'Host: denied.test' http://allowed.test/forged",

@@ -68,7 +68,7 @@ const EGRESS_SETTINGS: readonly SettingOf<WorkerConfig>[] = [
     fallback: undefined,
     defaultLabel: 'unset (sessions cannot ask for network)',
     description:
-      'Comma-separated patterns (`pypi.org,*.pythonhosted.org,api.github.com:443`) that bound every session\'s `network.allow_out`; a request beyond them answers 403 `egress_not_permitted`.',
+      "Comma-separated patterns (`pypi.org,*.pythonhosted.org,api.github.com:443`) that bound every session's `network.allow_out`; a request beyond them answers 403 `egress_not_permitted`.",
   },
   {
     key: 'egressTemplateDefaults',

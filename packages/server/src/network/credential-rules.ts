@@ -70,11 +70,13 @@ function expand(value: string, env: NodeJS.ProcessEnv, index: number): string {
   const out = value.replace(REFERENCE, (_m, kind: string, ref: string) => {
     if (kind === 'env') {
       const found = env[ref];
-      if (found === undefined) throw new Error(`rule ${index}: environment variable ${ref} is unset`);
+      if (found === undefined)
+        throw new Error(`rule ${index}: environment variable ${ref} is unset`);
       return found;
     }
     return readFileSync(ref, 'utf8').trim();
   });
-  if (/[\r\n]/.test(out)) throw new Error(`rule ${index}: a header value may not hold a line break`);
+  if (/[\r\n]/.test(out))
+    throw new Error(`rule ${index}: a header value may not hold a line break`);
   return out;
 }

@@ -60,7 +60,9 @@ export class EgressPolicy {
     const denied = this.deny.find((r) => ruleMatchesHost(r, host, port));
     if (denied) return { allowed: false, rule: denied.text, reason: 'denied_by_rule' };
     const allowed = this.allow.find((r) => ruleMatchesHost(r, host, port));
-    return allowed ? { allowed: true, rule: allowed.text } : { allowed: false, reason: 'not_allowed' };
+    return allowed
+      ? { allowed: true, rule: allowed.text }
+      : { allowed: false, reason: 'not_allowed' };
   }
 
   /** The second decision, on an address the name resolved to. */

@@ -289,7 +289,11 @@ export class EgressProxy {
         entry.decision = 'denied';
         entry.reason = 'upstream_error';
         entry.error = error.message;
-        writeStatus(socket, 502, `could not connect to ${target.host}:${target.port}: ${error.message}`);
+        writeStatus(
+          socket,
+          502,
+          `could not connect to ${target.host}:${target.port}: ${error.message}`,
+        );
       }
     });
   }
@@ -348,7 +352,13 @@ export class EgressProxy {
           method: req.method ?? 'GET',
           time: new Date().toISOString(),
         };
-        this.forward(req, res, { target, address, tls: true, extra }, requestEntry, performance.now());
+        this.forward(
+          req,
+          res,
+          { target, address, tls: true, extra },
+          requestEntry,
+          performance.now(),
+        );
       },
     );
     inner.on('tlsClientError', (_e, s: Duplex) => s.destroy());
@@ -376,7 +386,8 @@ export class EgressProxy {
       delete headers[h];
     }
     // The Host header names what the proxy checked, whatever the sandbox wrote.
-    headers.host = target.port === (to.tls ? 443 : 80) ? target.host : `${target.host}:${target.port}`;
+    headers.host =
+      target.port === (to.tls ? 443 : 80) ? target.host : `${target.host}:${target.port}`;
     Object.assign(headers, to.extra ?? {});
     const url = new URL(req.url ?? '/', 'http://placeholder');
     const options = {
@@ -398,7 +409,12 @@ export class EgressProxy {
     const upstream = send(options, (upRes) => {
       entry.decision = 'allowed';
       res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-      pipeline(upRes, this.down.throttle((n) => (entry.bytes_in += n)), res, () => undefined);
+      pipeline(
+        upRes,
+        this.down.throttle((n) => (entry.bytes_in += n)),
+        res,
+        () => undefined,
+      );
     });
     let done = false;
     const end = () => {
@@ -419,7 +435,12 @@ export class EgressProxy {
         res.destroy();
       }
     });
-    pipeline(req, this.up.throttle((n) => (entry.bytes_out += n)), upstream, () => undefined);
+    pipeline(
+      req,
+      this.up.throttle((n) => (entry.bytes_out += n)),
+      upstream,
+      () => undefined,
+    );
   }
 }
 
@@ -433,9 +454,12 @@ export function parseAuthority(authority: string): Target | undefined {
 }
 
 function writeStatus(socket: Duplex, status: number, message: string): void {
-  const reason = { 400: 'Bad Request', 403: 'Forbidden', 429: 'Too Many Requests', 502: 'Bad Gateway' }[
-    status
-  ];
+  const reason = {
+    400: 'Bad Request',
+    403: 'Forbidden',
+    429: 'Too Many Requests',
+    502: 'Bad Gateway',
+  }[status];
   const body = `sandpool egress: ${message}\n`;
   socket.end(
     `HTTP/1.1 ${status} ${reason ?? 'Error'}\r\ncontent-type: text/plain\r\nx-sandpool-egress: denied\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,

@@ -8,7 +8,12 @@ import { CredentialRules } from './credential-rules.js';
 import { EgressAudit, type EgressAuditEntry } from './egress-audit.js';
 import { EgressFirewall } from './egress-firewall.js';
 import { EgressPolicy, parseRuleList, type NetworkPolicyInput } from './egress-policy.js';
-import { EgressProxy, hostResolver, type EgressLimits, type EgressResolver } from './egress-proxy.js';
+import {
+  EgressProxy,
+  hostResolver,
+  type EgressLimits,
+  type EgressResolver,
+} from './egress-proxy.js';
 import type { EgressRule } from './egress-rule.js';
 import type { SessionNetwork, SessionNetworks } from './session-network.js';
 import { SpecialRanges } from './special-ranges.js';
@@ -69,7 +74,10 @@ export class EgressService {
    * The policy a new session gets: its own request (checked against the bound), else its
    * template's default, else none (no network, as without this feature).
    */
-  policyFor(input: NetworkPolicyInput | undefined, template: string | undefined): EgressPolicy | undefined {
+  policyFor(
+    input: NetworkPolicyInput | undefined,
+    template: string | undefined,
+  ): EgressPolicy | undefined {
     if (input === undefined) {
       const fallback = this.options.templateDefaults.get(template ?? 'default');
       return fallback === undefined ? undefined : EgressPolicy.parse(fallback);
@@ -109,7 +117,9 @@ export class EgressService {
       }
     })().catch((error: unknown) => {
       this.ready = undefined;
-      throw new SandpoolError('runtime_unavailable', (error as Error).message, 30, { cause: error });
+      throw new SandpoolError('runtime_unavailable', (error as Error).message, 30, {
+        cause: error,
+      });
     });
     return this.ready;
   }
@@ -158,13 +168,20 @@ export class EgressService {
 
   /** Removes session networks of this worker whose session is not in `keep` (leftovers). */
   async removeLeftovers(keep: ReadonlySet<string>): Promise<number> {
-    const found = await this.options.networks.list({ ...this.options.labels, 'sandpool.egress': 'true' });
+    const found = await this.options.networks.list({
+      ...this.options.labels,
+      'sandpool.egress': 'true',
+    });
     const stale = found.filter((n) => !keep.has(n.labels['sandpool.session'] ?? ''));
     await Promise.allSettled(stale.map((n) => this.options.networks.remove(n.name)));
     return stale.length;
   }
 
-  private async attach(sessionId: string, network: SessionNetwork, policy: EgressPolicy): Promise<void> {
+  private async attach(
+    sessionId: string,
+    network: SessionNetwork,
+    policy: EgressPolicy,
+  ): Promise<void> {
     const attached: Partial<Attached> & { network: SessionNetwork; policy: EgressPolicy } = {
       network,
       policy,
@@ -230,7 +247,11 @@ export class EgressService {
       { onStdout: () => undefined, onStderr: () => undefined },
     );
     if (outcome.exitCode !== 0) {
-      throw new SandpoolError('runtime_unavailable', 'Could not install the CA bundle in the sandbox; retry.', 2);
+      throw new SandpoolError(
+        'runtime_unavailable',
+        'Could not install the CA bundle in the sandbox; retry.',
+        2,
+      );
     }
   }
 
@@ -279,7 +300,8 @@ export function parseTemplateDefaults(text: string | undefined): Map<string, Net
   for (const part of (text ?? '').split(';')) {
     if (part.trim() === '') continue;
     const eq = part.indexOf('=');
-    if (eq < 1) throw new Error(`--egress-template-defaults: "${part}" is not template=pattern,...`);
+    if (eq < 1)
+      throw new Error(`--egress-template-defaults: "${part}" is not template=pattern,...`);
     const allow = parseRuleList(part.slice(eq + 1)).map((r) => r.text);
     map.set(part.slice(0, eq).trim(), { allow_out: allow });
   }

@@ -6,8 +6,6 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 
 const ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 const DAY_MS = 24 * 60 * 60 * 1000;
-/** @peculiar/x509 types keys as the DOM's CryptoKey; Node's webcrypto keys are the same objects. */
-type SelfSignedParams = x509.X509CertificateCreateSelfSignedParams;
 
 /** A certificate and its key, both PEM. */
 export interface PemPair {
@@ -52,10 +50,7 @@ export class WorkerCa {
   /** Generates a CA named `commonName`, valid ten years. */
   static async create(commonName: string): Promise<WorkerCa> {
     const pair = await generateCa(commonName, webcrypto);
-    const leafKeys = (await webcrypto.subtle.generateKey(ALGORITHM, true, [
-      'sign',
-      'verify',
-    ])) as webcrypto.CryptoKeyPair;
+    const leafKeys = await webcrypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify']);
     return new WorkerCa(
       certificatePem(pair.cert),
       pair.cert,
@@ -89,26 +84,22 @@ export async function generateCa(
   commonName: string,
   crypto: webcrypto.Crypto = webcrypto,
 ): Promise<{ cert: x509.X509Certificate; keys: webcrypto.CryptoKeyPair; keyPem: string }> {
-  const keys = (await crypto.subtle.generateKey(ALGORITHM, true, [
-    'sign',
-    'verify',
-  ])) as webcrypto.CryptoKeyPair;
+  const keys = await crypto.subtle.generateKey(ALGORITHM, true, ['sign', 'verify']);
   const cert = await x509.X509CertificateGenerator.createSelfSigned(
     {
       serialNumber: serial(),
       name: `CN=${commonName}`,
       notBefore: new Date(Date.now() - DAY_MS),
       notAfter: new Date(Date.now() + 3650 * DAY_MS),
-      keys: keys as unknown as SelfSignedParams['keys'],
+      keys,
       signingAlgorithm: ALGORITHM,
       extensions: [
         new x509.BasicConstraintsExtension(true, 0, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-        await x509.SubjectKeyIdentifierExtension.create(
-          keys.publicKey as unknown as SelfSignedParams['keys']['publicKey'],
-          false,
-          crypto,
+        new x509.KeyUsagesExtension(
+          x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+          true,
         ),
+        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
       ],
     },
     crypto,
@@ -132,15 +123,13 @@ export async function issueLeaf(
       issuer: caCert.subject,
       notBefore: new Date(Date.now() - DAY_MS),
       notAfter: new Date(Date.now() + 365 * DAY_MS),
-      signingKey: caKeys.privateKey as unknown as SelfSignedParams['keys']['privateKey'],
-      publicKey: leafKeys.publicKey as unknown as SelfSignedParams['keys']['publicKey'],
+      signingKey: caKeys.privateKey,
+      publicKey: leafKeys.publicKey,
       signingAlgorithm: ALGORITHM,
       extensions: [
         new x509.BasicConstraintsExtension(false, undefined, true),
         new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
-        new x509.SubjectAlternativeNameExtension([
-          { type: isAddress ? 'ip' : 'dns', value: host },
-        ]),
+        new x509.SubjectAlternativeNameExtension([{ type: isAddress ? 'ip' : 'dns', value: host }]),
         await x509.AuthorityKeyIdentifierExtension.create(caCert, false, crypto),
       ],
     },

@@ -104,7 +104,9 @@ export class DockerRuntime implements SandboxRuntime {
           ...(limits.ociRuntime ? { Runtime: limits.ociRuntime } : {}),
           NetworkMode: spec.network?.name ?? limits.network,
           // A dead-end resolver, asked once: lookups fail fast instead of leaking names.
-          ...(spec.network ? { Dns: spec.network.dns, DnsOptions: ['timeout:1', 'attempts:1'] } : {}),
+          ...(spec.network
+            ? { Dns: spec.network.dns, DnsOptions: ['timeout:1', 'attempts:1'] }
+            : {}),
           CapDrop: ['ALL'],
           Privileged: false,
           SecurityOpt: ['no-new-privileges:true'],
