@@ -392,3 +392,54 @@ except OSError as e:
     assert.equal(servedBy('pypi.test').filter((l) => l.url === '/from-a').length, 0);
   });
 });
+
+// Under gVisor as provisioned (runsc --network=none) a sandbox has no interface but lo: a session
+// with network must still be created and must fail closed, reaching nothing.
+const runtimes = await docker('info', '--format', '{{json .Runtimes}}').catch(() => '{}');
+describe(
+  'egress under gVisor (runsc)',
+  {
+    skip:
+      unavailable ??
+      (runtimes.includes('"runsc"') ? false : 'runsc is not registered with the engine'),
+  },
+  () => {
+    let world: World;
+    let w: TestWorker;
+
+    before(async () => {
+      const image = await egressTestImage();
+      world = await startWorld();
+      w = await startWorker({
+        image,
+        poolSize: 1,
+        ociRuntime: 'runsc',
+        egressAllowMax: ALLOW_MAX,
+        egressDnsServers: DNS_SERVER,
+        egressTrustFile: world.caFile,
+      });
+    });
+    after(async () => {
+      await w?.close();
+      await world?.stop();
+      if (w) assert.deepEqual(await containersOf(w.workerId), []);
+    });
+
+    test('a session with network runs in gVisor and reaches nothing but what its proxy allows', async () => {
+      const id = await createSession(w.url, { network: { allow_out: ['pypi.test'] } });
+      const r = await exec(w.url, id, {
+        command: `dmesg | head -1; curl -sS -m 10 https://pypi.test/gvisor; echo "allowed=$?"; curl -sS -m 10 https://denied.test/; echo "denied=$?"; curl -sS -m 5 --noproxy '*' https://${HOSTS['denied.test']}/; echo "direct=$?"`,
+        timeout_ms: 60_000,
+      });
+      assert.match(r.stdout, /gVisor/);
+      assert.doesNotMatch(r.stdout, /denied=0|direct=0/);
+      const reached = world.lines.filter((l) => l.kind === 'http');
+      // With runsc's networking the allowed host answers; with --network=none nothing is reached.
+      if (/allowed=0/.test(r.stdout)) {
+        assert.ok(reached.every((l) => l.served_by === 'pypi.test'));
+      } else {
+        assert.equal(reached.length, 0);
+      }
+    });
+  },
+);

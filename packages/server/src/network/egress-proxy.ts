@@ -96,6 +96,7 @@ export class EgressProxy {
         socket.destroy();
         return;
       }
+      socket.setNoDelay(true); // TLS handshakes are small writes: no Nagle delay.
       this.track(socket);
     });
     this.server.on('clientError', (_error, socket: Duplex) => socket.destroy());
@@ -260,7 +261,7 @@ export class EgressProxy {
       );
     }
     this.active++;
-    const upstream = connect({ host: address, port: target.port });
+    const upstream = connect({ host: address, port: target.port, noDelay: true });
     this.track(upstream);
     const timer = setTimeout(
       () => upstream.destroy(new Error(`connecting to ${address}:${target.port} timed out`)),
