@@ -1,7 +1,7 @@
 // The egress proxy's cost: added latency of one HTTPS request (a fresh curl: CONNECT + TLS
 // handshake + GET) and throughput of a large download, through a session's proxy against a direct
 // connection from the same image on the host network, to the netns test hosts (root needed).
-//   node --import tsx bench/egress-bench.ts [requests=30] [megabytes=256]
+//   node --import tsx bench/egress-bench.ts [requests=30] [megabytes=256] [cpus]
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { summarize } from './stats.js';
@@ -12,6 +12,8 @@ import { createSession, exec } from '../test/support/http.js';
 const run = promisify(execFile);
 const requests = Number(process.argv[2] ?? 30);
 const megabytes = Number(process.argv[3] ?? 256);
+/** CPUs of the sandbox (and of the direct baseline); the worker's default when not given. */
+const cpus = process.argv[4] === undefined ? undefined : Number(process.argv[4]);
 
 const image = await egressTestImage();
 const world = await startWorld();
@@ -22,6 +24,7 @@ const worker = await startWorker({
   egressDnsServers: DNS_SERVER,
   egressTrustFile: world.caFile,
   egressBytesPerSecond: 0,
+  ...(cpus === undefined ? {} : { cpus }),
 });
 
 const latencyLoop = (extra: string) =>
@@ -31,7 +34,24 @@ const downloadLoop = (extra: string) =>
 const numbers = (text: string) => text.trim().split('\n').map(Number);
 const median = (samples: number[]) => summarize(samples).median_ms;
 
+/** Milliseconds of one POST /v1/sessions, then the session is closed again. */
+const timedCreate = async (body: Record<string, unknown>) => {
+  const t0 = performance.now();
+  const id = await createSession(worker.url, body);
+  const ms = performance.now() - t0;
+  await fetch(`${worker.url}/v1/sessions/${id}`, { method: 'DELETE' });
+  return ms;
+};
+
 try {
+  // A pooled session against one started on its own network behind its own proxy.
+  const pooledMs: number[] = [];
+  const networkMs: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    pooledMs.push(await timedCreate({}));
+    await new Promise((r) => setTimeout(r, 1500)); // let the pool refill
+    networkMs.push(await timedCreate({ network: { allow_out: ['pypi.test'] } }));
+  }
   const id = await createSession(worker.url, { network: { allow_out: ['pypi.test'] } });
   const proxied = async (command: string) => {
     const r = await exec(worker.url, id, { command, timeout_ms: 600_000 });
@@ -74,6 +94,10 @@ try {
     JSON.stringify(
       {
         requests,
+        session_create_ms: {
+          pooled: +median(pooledMs).toFixed(1),
+          with_network: +median(networkMs).toFixed(1),
+        },
         https_request_ms: {
           direct: +directMs.toFixed(1),
           via_proxy: +viaProxyMs.toFixed(1),

@@ -6,6 +6,10 @@ import { join } from 'node:path';
 import { startWorker, type TestWorker } from '../support/worker-harness.js';
 import { call, createSession, exec } from '../support/http.js';
 import { containersOf, docker } from '../support/docker.js';
+import { TestRedis } from '../support/redis-server.js';
+import { SandpoolProcess } from '../support/sandpool-process.js';
+import { loadCoordinatorConfig } from '../../packages/server/src/config/coordinator-config.js';
+import { Coordinator } from '../../packages/server/src/coordinator/coordinator.js';
 import {
   DNS_SERVER,
   egressTestImage,
@@ -440,6 +444,114 @@ describe(
       } else {
         assert.equal(reached.length, 0);
       }
+    });
+  },
+);
+
+// Distributed mode: the policy travels through the coordinator, and a worker killed and restarted
+// with the same id re-adopts the session with its (changed) policy and a new proxy.
+describe(
+  'egress through the coordinator and across a worker restart',
+  { skip: unavailable ?? false },
+  () => {
+    let world: World;
+    let redis: TestRedis;
+    let coordinator: Coordinator;
+    let c: string;
+    let worker: SandpoolProcess | undefined;
+    const workerId = `egress-${randomBytes(3).toString('hex')}`;
+    let args: string[];
+
+    before(async () => {
+      const image = await egressTestImage();
+      world = await startWorld();
+      redis = await TestRedis.start();
+      args = [
+        'serve',
+        '--port',
+        '0',
+        '--pool-size',
+        '1',
+        '--worker-id',
+        workerId,
+        '--image',
+        image,
+        '--redis',
+        redis.url,
+        '--heartbeat-interval-ms',
+        '500',
+        '--heartbeat-ttl-ms',
+        '2000',
+        '--egress-allow-max',
+        ALLOW_MAX,
+        '--egress-dns-servers',
+        DNS_SERVER,
+        '--egress-trust-file',
+        world.caFile,
+        '--log-level',
+        'warn',
+      ];
+      worker = await SandpoolProcess.start(args);
+      coordinator = await Coordinator.create({
+        ...loadCoordinatorConfig({}, {}),
+        port: 0,
+        redisUrl: redis.url,
+        logLevel: 'silent',
+      });
+      c = await coordinator.listen();
+      for (let i = 0; i < 100; i++) {
+        const health = await call<{ workers?: { healthy: boolean }[] }>(c, 'GET', '/health');
+        if (health.body.workers?.some((x) => x.healthy)) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    });
+
+    after(async () => {
+      await coordinator?.close();
+      await worker?.stop('SIGTERM');
+      await redis?.stop();
+      await world?.stop();
+      assert.deepEqual(await containersOf(workerId), []);
+      const networks = await docker(
+        'network',
+        'ls',
+        '-q',
+        '--filter',
+        `label=sandpool.worker=${workerId}`,
+      );
+      assert.equal(networks.trim(), '', 'session networks are removed');
+    });
+
+    test('create, read, change and audit through the coordinator; a restarted worker keeps the policy', async () => {
+      const id = await createSession(c, { network: { allow_out: ['pypi.test'] } });
+      assert.equal((await exec(c, id, { command: 'curl -sS https://pypi.test/one' })).exit_code, 0);
+      const put = await call(c, 'PUT', `/v1/sessions/${id}/network`, {
+        allow_out: ['allowed.test'],
+      });
+      assert.equal(put.status, 200, JSON.stringify(put.body));
+      const log = await call<{ entries: AuditEntry[] }>(c, 'GET', `/v1/sessions/${id}/network/log`);
+      assert.ok(log.body.entries.some((e) => e.host === 'pypi.test' && e.decision === 'allowed'));
+
+      await worker?.stop('SIGKILL');
+      worker = await SandpoolProcess.start(args);
+      assert.match(worker.log, /re-adopted 1 live session/);
+      let read: { status: number; body: { network?: { allow_out: string[] } } } = {
+        status: 0,
+        body: {},
+      };
+      for (let i = 0; i < 100 && read.status !== 200; i++) {
+        read = await call(c, 'GET', `/v1/sessions/${id}/network`);
+        if (read.status !== 200) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.deepEqual(read.body.network?.allow_out, ['allowed.test']);
+      const after = await exec(c, id, {
+        command:
+          'curl -sS https://allowed.test/after; echo "allowed=$?"; curl -sS https://pypi.test/two; echo "pypi=$?"',
+      });
+      assert.match(after.stdout, /allowed=0/);
+      assert.doesNotMatch(after.stdout, /pypi=0/);
+      assert.equal(world.lines.filter((l) => l.url === '/two').length, 0);
+      assert.equal((await call(c, 'DELETE', `/v1/sessions/${id}`)).status, 204);
     });
   },
 );
