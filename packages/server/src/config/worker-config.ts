@@ -9,6 +9,8 @@ import {
   type RawFlags,
   type SettingOf,
 } from './settings-table.js';
+import { parseRuleList } from '../network/egress-policy.js';
+import { parseTemplateDefaults } from '../network/egress-service.js';
 
 /**
  * Every worker setting, with its environment variable, CLI flag and default in one table.
@@ -430,5 +432,15 @@ export function validateWorkerConfig(c: WorkerConfig): void {
   }
   if (c.egressMaxConnections < 1) problems.push('--egress-max-connections must be at least 1');
   if (c.egressBytesPerSecond < 0) problems.push('--egress-bytes-per-second must be 0 or more');
+  for (const [flag, check] of [
+    ['--egress-allow-max', () => parseRuleList(c.egressAllowMax)],
+    ['--egress-template-defaults', () => parseTemplateDefaults(c.egressTemplateDefaults)],
+  ] as const) {
+    try {
+      check();
+    } catch (error) {
+      problems.push(`${flag}: ${(error as Error).message}`);
+    }
+  }
   if (problems.length > 0) throw configError(problems.join('; '));
 }
