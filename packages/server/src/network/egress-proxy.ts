@@ -274,14 +274,20 @@ export class EgressProxy {
       entry.decision = 'allowed';
       socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       if (head.length > 0) upstream.write(head);
-      const out = this.up.throttle((n) => (entry.bytes_out += n));
-      const inn = this.down.throttle((n) => (entry.bytes_in += n));
-      pipeline(socket, out, upstream, () => undefined);
-      pipeline(upstream, inn, socket, () => undefined);
+      if (this.options.limits.bytesPerSecond > 0) {
+        pipeline(socket, this.up.throttle(() => undefined), upstream, () => undefined);
+        pipeline(upstream, this.down.throttle(() => undefined), socket, () => undefined);
+      } else {
+        // Unlimited: no stream in between, so the proxy costs little more than a copy.
+        pipeline(socket, upstream, () => undefined);
+        pipeline(upstream, socket, () => undefined);
+      }
     });
     upstream.once('close', () => {
       clearTimeout(timer);
       this.active--;
+      entry.bytes_out = upstream.bytesWritten;
+      entry.bytes_in = upstream.bytesRead;
       socket.destroy();
       this.finish(entry, started);
     });
@@ -397,6 +403,8 @@ export class EgressProxy {
       method: req.method,
       path: `${url.pathname}${url.search}`,
       headers,
+      // A connection of its own: nothing pooled outlives the request or is shared by sessions.
+      agent: false,
       timeout: this.options.limits.connectTimeoutMs,
       ...(to.tls
         ? {
