@@ -275,8 +275,18 @@ export class EgressProxy {
       socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       if (head.length > 0) upstream.write(head);
       if (this.options.limits.bytesPerSecond > 0) {
-        pipeline(socket, this.up.throttle(() => undefined), upstream, () => undefined);
-        pipeline(upstream, this.down.throttle(() => undefined), socket, () => undefined);
+        pipeline(
+          socket,
+          this.up.throttle(() => undefined),
+          upstream,
+          () => undefined,
+        );
+        pipeline(
+          upstream,
+          this.down.throttle(() => undefined),
+          socket,
+          () => undefined,
+        );
       } else {
         // Unlimited: no stream in between, so the proxy costs little more than a copy.
         pipeline(socket, upstream, () => undefined);
