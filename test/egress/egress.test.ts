@@ -127,7 +127,7 @@ describe('egress by domain (issue 14)', { skip: unavailable ?? false }, () => {
     assert.equal((JSON.parse(ok.stdout) as { served_by: string }).served_by, 'pypi.test');
     const t0 = Date.now();
     const denied = await exec(w.url, id, { command: 'curl -sS https://denied.test/hello' });
-    assert.ok(Date.now() - t0 < 3000, 'refused at once');
+    assert.ok(Date.now() - t0 < 5000, 'refused at once, not after a connect timeout'); // exec + curl on a loaded machine
     assert.notEqual(denied.exit_code, 0);
     assert.match(denied.stderr, /403/);
     // Plain HTTP gets the proxy's reason in the body.
