@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { EgressNotPermittedError, Sandbox } from '@sandpool/client';
 import { startWorker, type TestWorker } from '../support/worker-harness.js';
 import { call, createSession, exec } from '../support/http.js';
 import { containersOf, docker } from '../support/docker.js';
@@ -552,6 +553,109 @@ describe(
       assert.doesNotMatch(after.stdout, /pypi=0/);
       assert.equal(world.lines.filter((l) => l.url === '/two').length, 0);
       assert.equal((await call(c, 'DELETE', `/v1/sessions/${id}`)).status, 204);
+    });
+  },
+);
+
+describe(
+  'egress on the trunk: SDK, template defaults, reconciler',
+  { skip: unavailable ?? false },
+  () => {
+    let w: TestWorker;
+
+    before(async () => {
+      w = await startWorker({
+        image: await egressTestImage(),
+        poolSize: 1,
+        egressAllowMax: 'pypi.test,allowed.test',
+        egressTemplateDefaults: 'base=pypi.test',
+        // Rounds run when the test asks; an unowned container would go at once.
+        orphanGraceMs: 0,
+        reconcileIntervalMs: 3_600_000,
+      });
+    });
+    after(async () => {
+      await w?.close();
+      if (w) assert.deepEqual(await containersOf(w.workerId), []);
+    });
+
+    const networkOf = async (id: string) =>
+      (
+        await call<{ network: { allow_out: string[]; deny_out?: string[] } | null }>(
+          w.url,
+          'GET',
+          `/v1/sessions/${id}/network`,
+        )
+      ).body.network;
+    const sessionNetworks = async () =>
+      (
+        await docker('network', 'ls', '-q', '--filter', `label=sandpool.worker=${w.workerId}`)
+      ).trim();
+
+    test('the SDK asks for network, the template default applies, the reconciler keeps both', async () => {
+      const asked = await Sandbox.create({
+        url: w.url,
+        network: { allowOut: ['allowed.test'], denyOut: ['pypi.test'] },
+      });
+      // No `network`: the session's real template (`base`) brings its default list.
+      const defaulted = await Sandbox.create({ url: w.url });
+      try {
+        assert.deepEqual(await networkOf(asked.sessionId), {
+          allow_out: ['allowed.test'],
+          deny_out: ['pypi.test'],
+        });
+        assert.deepEqual((await networkOf(defaulted.sessionId))?.allow_out, ['pypi.test']);
+        const before = await containersOf(w.workerId);
+        // Containers started outside the pool are owned: a round with no grace removes none.
+        assert.equal(await w.worker.reconciler.runOnce(), 0);
+        assert.deepEqual(await containersOf(w.workerId), before);
+        for (const sandbox of [asked, defaulted]) {
+          const r = await sandbox.exec('echo "$HTTPS_PROXY"');
+          assert.match(r.stdout, /^http:\/\/198\.19\.\d+\.\d+:3128\n$/);
+        }
+        await assert.rejects(
+          Sandbox.create({
+            url: w.url,
+            network: { allowOut: ['example.com'] },
+            createTimeoutMs: 0,
+          }),
+          (error: unknown) =>
+            error instanceof EgressNotPermittedError && /"example\.com"/.test(error.message),
+        );
+      } finally {
+        await asked.close();
+        await defaulted.close();
+      }
+      // DELETE answers once the container is stopped; the network goes after its removal.
+      const deadline = Date.now() + 15_000;
+      while ((await sessionNetworks()) !== '' && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      assert.equal(await sessionNetworks(), '', 'session networks are removed behind the delete');
+    });
+
+    test('a leftover session network is swept by the reconciler', async () => {
+      const name = `sandpool-egress-sb_leftover${randomBytes(4).toString('hex')}`;
+      await docker(
+        'network',
+        'create',
+        '--internal',
+        '--label',
+        'sandpool.managed=true',
+        '--label',
+        `sandpool.worker=${w.workerId}`,
+        '--label',
+        'sandpool.egress=true',
+        '--label',
+        'sandpool.session=sb_gone',
+        name,
+      );
+      try {
+        await w.worker.reconciler.runOnce();
+        assert.equal(await sessionNetworks(), '');
+      } finally {
+        await docker('network', 'rm', name).catch(() => undefined);
+      }
     });
   },
 );
