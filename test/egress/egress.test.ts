@@ -606,7 +606,9 @@ describe(
         });
         assert.deepEqual((await networkOf(defaulted.sessionId))?.allow_out, ['pypi.test']);
         const before = await containersOf(w.workerId);
-        // Containers started outside the pool are owned: a round with no grace removes none.
+        // Containers started outside the pool are owned: with no grace, a second round would
+        // remove an unowned container (the first only notes it).
+        assert.equal(await w.worker.reconciler.runOnce(), 0);
         assert.equal(await w.worker.reconciler.runOnce(), 0);
         assert.deepEqual(await containersOf(w.workerId), before);
         for (const sandbox of [asked, defaulted]) {
