@@ -10,8 +10,7 @@ import {
   type SettingOf,
 } from './settings-table.js';
 import { workerTemplates } from '../templates/worker-templates.js';
-import { parseRuleList } from '../network/egress-policy.js';
-import { parseTemplateDefaults } from '../network/egress-service.js';
+import { parseRuleList, parseTemplateDefaults } from '../network/egress-policy.js';
 
 /**
  * Every worker setting, with its environment variable, CLI flag and default in one table.

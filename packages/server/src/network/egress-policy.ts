@@ -91,3 +91,17 @@ export function parseRuleList(list: string | undefined): EgressRule[] {
     .filter((s) => s !== '')
     .map(parseEgressRule);
 }
+
+/** `tmpl=a,b;other=c` (the `--egress-template-defaults` setting) as a map. */
+export function parseTemplateDefaults(text: string | undefined): Map<string, NetworkPolicyInput> {
+  const map = new Map<string, NetworkPolicyInput>();
+  for (const part of (text ?? '').split(';')) {
+    if (part.trim() === '') continue;
+    const eq = part.indexOf('=');
+    if (eq < 1)
+      throw new Error(`--egress-template-defaults: "${part}" is not template=pattern,...`);
+    const allow = parseRuleList(part.slice(eq + 1)).map((r) => r.text);
+    map.set(part.slice(0, eq).trim(), { allow_out: allow });
+  }
+  return map;
+}

@@ -7,7 +7,7 @@ import type { Sandbox, SandboxRuntime } from '../runtime/sandbox-runtime.js';
 import { CredentialRules } from './credential-rules.js';
 import { EgressAudit, type EgressAuditEntry } from './egress-audit.js';
 import { EgressFirewall } from './egress-firewall.js';
-import { EgressPolicy, parseRuleList, type NetworkPolicyInput } from './egress-policy.js';
+import { EgressPolicy, type NetworkPolicyInput } from './egress-policy.js';
 import {
   EgressProxy,
   hostResolver,
@@ -328,19 +328,8 @@ export class EgressService {
   }
 }
 
-/** `tmpl=a,b;other=c` (the `--egress-template-defaults` setting) as a map. */
-export function parseTemplateDefaults(text: string | undefined): Map<string, NetworkPolicyInput> {
-  const map = new Map<string, NetworkPolicyInput>();
-  for (const part of (text ?? '').split(';')) {
-    if (part.trim() === '') continue;
-    const eq = part.indexOf('=');
-    if (eq < 1)
-      throw new Error(`--egress-template-defaults: "${part}" is not template=pattern,...`);
-    const allow = parseRuleList(part.slice(eq + 1)).map((r) => r.text);
-    map.set(part.slice(0, eq).trim(), { allow_out: allow });
-  }
-  return map;
-}
+// Parsed with the other settings (worker-config), so it lives with the pure policy code.
+export { parseTemplateDefaults } from './egress-policy.js';
 
 /** Reads the operator's extra trust file, if any. */
 export function readTrustFile(path: string | undefined): string | undefined {
