@@ -3,12 +3,14 @@
 # foundation layer images/foundation/); safe to run again and again.
 # Used by `npm run up`, by .ci/run and by humans. Expects `npm ci && npm run build` to have run.
 #
-#   bash scripts/provision.sh [--redis] [--gvisor] [--compose] [--hey] [--force-image]
+#   bash scripts/provision.sh [--redis] [--gvisor] [--compose] [--hey] [--egress] [--force-image]
 #
 #   --redis        also install redis-server (Debian package; not started: tests start their own)
 #   --gvisor       also install runsc (Debian package) and register it with the engine as "runsc"
 #   --compose      also install docker-compose (Debian package), to check deploy/docker-compose.yml
 #   --hey          also install hey (Debian package), the seed's HTTP load tester (`npm run bench`)
+#   --egress       also install iproute2, iptables and python3 (Debian packages): the worker's egress
+#                  firewall, and the egress tests' network namespaces and the wheel they build
 #   --force-image  rebuild the template images even when they are up to date
 #
 # With no engine answering, on Debian as root it installs docker.io and starts dockerd in the
@@ -31,6 +33,7 @@ with_redis=0
 with_gvisor=0
 with_compose=0
 with_hey=0
+with_egress=0
 image_args=()
 for arg in "$@"; do
   case $arg in
@@ -38,9 +41,10 @@ for arg in "$@"; do
     --gvisor) with_gvisor=1 ;;
     --compose) with_compose=1 ;;
     --hey) with_hey=1 ;;
+    --egress) with_egress=1 ;;
     --force-image) image_args+=(--force) ;;
     -h | --help)
-      sed -n '2,14s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+      sed -n '2,16s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
       exit 0
       ;;
     *) die "unknown option $arg (see --help)" ;;
@@ -290,6 +294,15 @@ main() {
       say "hey installed"
     else
       say "warning: hey is missing (Debian: apt-get install hey); the bench skips the seed's load test"
+    fi
+  fi
+
+  if ((with_egress == 1)); then
+    if is_debian_root; then
+      apt_install iproute2 iptables python3
+      say "egress tools present (ip, iptables, python3)"
+    elif ! command -v ip >/dev/null 2>&1 || ! command -v iptables >/dev/null 2>&1; then
+      say "warning: ip or iptables is missing (Debian: apt-get install iproute2 iptables); the egress tests skip"
     fi
   fi
 

@@ -36,6 +36,12 @@ const CLIENT_START_UP = [
   'packages/server/dist/templates/worker-templates.js',
   'packages/client/dist/',
   'node_modules/commander/',
+  // Pure parsers the settings table validates with (no I/O, no dependencies): --templates and
+  // the egress lists.
+  'packages/server/dist/templates/template-spec.js',
+  'packages/server/dist/templates/worker-templates.js',
+  'packages/server/dist/network/egress-policy.js',
+  'packages/server/dist/network/egress-rule.js',
 ].map((prefix) => ROOT + prefix);
 
 function beyondClientStartUp(loaded: string[]): string[] {

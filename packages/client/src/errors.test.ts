@@ -8,6 +8,7 @@ import {
   FileNotFoundError,
   InternalError,
   ForbiddenOriginError,
+  EgressNotPermittedError,
   InvalidPathError,
   InvalidRequestError,
   parseRetryAfterMs,
@@ -41,6 +42,7 @@ describe('errorFromResponse', () => {
       [503, 'runtime_unavailable', RuntimeUnavailableError],
       [500, 'internal_error', InternalError],
       [403, 'forbidden_origin', ForbiddenOriginError],
+      [403, 'egress_not_permitted', EgressNotPermittedError],
     ];
     for (const [status, code, type] of cases) {
       const error = answer(status, code);

@@ -7,6 +7,7 @@ export type ApiErrorCode =
   | 'invalid_path'
   | 'unauthorized'
   | 'forbidden_origin'
+  | 'egress_not_permitted'
   | 'session_not_found'
   | 'file_not_found'
   | 'template_not_found'
@@ -133,6 +134,17 @@ export class ForbiddenOriginError extends SandboxError {
   }
 }
 
+/**
+ * 403 `egress_not_permitted`: the session's `network` asks for hosts beyond what the worker allows
+ * (`--egress-allow-max`), or the worker gives sessions no network. Narrow the list.
+ */
+export class EgressNotPermittedError extends SandboxError {
+  constructor(message: string, options?: SandboxErrorOptions) {
+    super('egress_not_permitted', message, { status: 403, ...options });
+    this.name = 'EgressNotPermittedError';
+  }
+}
+
 /** 413 `payload_too_large`: an upload or a request body is over the server's limit. */
 export class PayloadTooLargeError extends SandboxError {
   constructor(message: string, options?: SandboxErrorOptions) {
@@ -209,6 +221,7 @@ const API_ERRORS: Record<
   invalid_path: (m, o) => new InvalidPathError(m, o),
   unauthorized: (m, o) => new AuthError(m, o),
   forbidden_origin: (m, o) => new ForbiddenOriginError(m, o),
+  egress_not_permitted: (m, o) => new EgressNotPermittedError(m, o),
   session_not_found: (m, o) => new SessionNotFoundError(m, o),
   file_not_found: (m, o) => new FileNotFoundError(m, o),
   template_not_found: (m, o) => new TemplateNotFoundError(m, o),

@@ -54,6 +54,7 @@ export {
   CapacityError,
   ConnectionError,
   ContextNotFoundError,
+  EgressNotPermittedError,
   FileNotFoundError,
   InternalError,
   ForbiddenOriginError,
@@ -83,5 +84,6 @@ export type {
   HealthStatus,
   SessionInfo,
   TemplateInfo,
+  NetworkPolicy,
   WriteFileResult,
 } from './types.js';

@@ -1,4 +1,5 @@
 import type { ConnectionOptions } from './http-transport.js';
+import type { NetworkPolicy } from './types.js';
 
 // The options of the Sandbox calls, apart from the class so each call module can take them.
 
@@ -18,6 +19,12 @@ export interface SandboxCreateOptions extends ConnectionOptions {
   env?: Record<string, string>;
   /** Labels kept with the session and shown by `listSessions` (for example your run's id). */
   metadata?: Record<string, string>;
+  /**
+   * Outbound network by domain: without it the sandbox has none (unless the operator gave the
+   * template a default list). A list beyond what the worker allows (`--egress-allow-max`) throws
+   * `EgressNotPermittedError`.
+   */
+  network?: NetworkPolicy;
   /**
    * How long to keep retrying while the server answers `capacity_exhausted` (503), in
    * milliseconds; default 30000. Retries back off exponentially and honour `Retry-After`.

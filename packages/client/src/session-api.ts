@@ -1,5 +1,5 @@
 import type { HttpTransport } from './http-transport.js';
-import type { HealthStatus, SessionInfo } from './types.js';
+import type { HealthStatus, NetworkPolicy, SessionInfo } from './types.js';
 import { parseSession, parseSessionList, sessionCreateBody } from './wire.js';
 
 /**
@@ -20,6 +20,7 @@ export async function createSession(
     ttlSeconds?: number;
     env?: Record<string, string>;
     metadata?: Record<string, string>;
+    network?: NetworkPolicy;
     signal?: AbortSignal;
   },
 ): Promise<SessionInfo> {

@@ -101,6 +101,16 @@ export interface FileEntry {
  * not, and the SDK should not drop them).
  */
 /** A template the server serves (`GET /v1/templates`), with its warm pool. */
+/**
+ * A session's egress allow-list: host patterns (`pypi.org`, `*.pythonhosted.org`,
+ * `api.github.com:443`; no port means 80 and 443) the sandbox may reach through the worker's
+ * egress proxy. `denyOut` wins over `allowOut`. Everything else stays unreachable.
+ */
+export interface NetworkPolicy {
+  allowOut: string[];
+  denyOut?: string[];
+}
+
 export interface TemplateInfo {
   /** Its name, as `Sandbox.create({ template })` takes it. */
   name: string;

@@ -5,6 +5,7 @@ import type {
   ExecResult,
   FileEntry,
   FileType,
+  NetworkPolicy,
   SessionInfo,
   TemplateInfo,
   WriteFileResult,
@@ -210,12 +211,19 @@ export function sessionCreateBody(options: {
   ttlSeconds?: number;
   env?: Record<string, string>;
   metadata?: Record<string, string>;
+  network?: NetworkPolicy;
 }): Json {
   const body: Json = {};
   if (options.template !== undefined) body.template = options.template;
   if (options.ttlSeconds !== undefined) body.ttl_seconds = options.ttlSeconds;
   if (options.env !== undefined) body.env = options.env;
   if (options.metadata !== undefined) body.metadata = options.metadata;
+  if (options.network !== undefined) {
+    body.network = {
+      allow_out: [...options.network.allowOut],
+      ...(options.network.denyOut !== undefined ? { deny_out: [...options.network.denyOut] } : {}),
+    };
+  }
   return body;
 }
 

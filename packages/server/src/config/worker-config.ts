@@ -10,6 +10,7 @@ import {
   type SettingOf,
 } from './settings-table.js';
 import { workerTemplates } from '../templates/worker-templates.js';
+import { parseRuleList, parseTemplateDefaults } from '../network/egress-policy.js';
 
 /**
  * Every worker setting, with its environment variable, CLI flag and default in one table.
@@ -51,6 +52,16 @@ export interface WorkerConfig extends ListenConfig {
   advertiseUrl: string | undefined;
   heartbeatIntervalMs: number;
   heartbeatTtlMs: number;
+  /** Egress by domain (issue 14): what sessions may ask for at most; unset = no network. */
+  egressAllowMax: string | undefined;
+  egressTemplateDefaults: string | undefined;
+  egressProxyPort: number;
+  egressSubnets: string;
+  egressMaxConnections: number;
+  egressBytesPerSecond: number;
+  egressCredentialsFile: string | undefined;
+  egressTrustFile: string | undefined;
+  egressDnsServers: string | undefined;
 }
 
 const MiB = 1024 * 1024;
@@ -68,6 +79,92 @@ export function defaultMaxSessions(hostMemoryBytes: number, memoryMb: number): n
     Math.floor((SESSIONS_PER_LIMIT * 0.8 * hostMemoryBytes) / (Math.max(memoryMb, 1) * MiB)),
   );
 }
+/** The settings of egress by domain (network/): sessions with an allow-list behind a proxy. */
+const EGRESS_SETTINGS: readonly SettingOf<WorkerConfig>[] = [
+  {
+    key: 'egressAllowMax',
+    env: 'SANDPOOL_EGRESS_ALLOW_MAX',
+    flag: '--egress-allow-max',
+    kind: 'string',
+    fallback: undefined,
+    defaultLabel: 'unset (sessions cannot ask for network)',
+    description:
+      "Comma-separated patterns (`pypi.org,*.pythonhosted.org,api.github.com:443`) that bound every session's `network.allow_out`; a request beyond them answers 403 `egress_not_permitted`.",
+  },
+  {
+    key: 'egressTemplateDefaults',
+    env: 'SANDPOOL_EGRESS_TEMPLATE_DEFAULTS',
+    flag: '--egress-template-defaults',
+    kind: 'string',
+    fallback: undefined,
+    defaultLabel: 'unset',
+    description:
+      'Default `allow_out` per template for sessions that send no `network`: `base=pypi.org,*.pythonhosted.org;default=...` (`default`: templates without an entry of their own).',
+  },
+  {
+    key: 'egressProxyPort',
+    env: 'SANDPOOL_EGRESS_PROXY_PORT',
+    flag: '--egress-proxy-port',
+    kind: 'int',
+    fallback: 3128,
+    description:
+      'Port of the egress proxy on each session network (the only port a sandbox with network reaches).',
+  },
+  {
+    key: 'egressSubnets',
+    env: 'SANDPOOL_EGRESS_SUBNETS',
+    flag: '--egress-subnets',
+    kind: 'string',
+    fallback: '198.19.0.0/16',
+    description:
+      'IPv4 range the /29 session networks are taken from (must not clash with real networks).',
+  },
+  {
+    key: 'egressMaxConnections',
+    env: 'SANDPOOL_EGRESS_MAX_CONNECTIONS',
+    flag: '--egress-max-connections',
+    kind: 'int',
+    fallback: 64,
+    description: 'Upstream connections one session may hold open at once.',
+  },
+  {
+    key: 'egressBytesPerSecond',
+    env: 'SANDPOOL_EGRESS_BYTES_PER_SECOND',
+    flag: '--egress-bytes-per-second',
+    kind: 'int',
+    fallback: 32 * MiB,
+    description: 'Egress bandwidth of one session, each way (0: unlimited).',
+  },
+  {
+    key: 'egressCredentialsFile',
+    env: 'SANDPOOL_EGRESS_CREDENTIALS_FILE',
+    flag: '--egress-credentials-file',
+    kind: 'string',
+    fallback: undefined,
+    defaultLabel: 'unset',
+    description:
+      'JSON header rules the proxy adds (`[{"host":"api.github.com","headers":{"Authorization":"Bearer ${env:GH_TOKEN}"}}]`); TLS to those hosts is terminated with a per-worker CA.',
+  },
+  {
+    key: 'egressTrustFile',
+    env: 'SANDPOOL_EGRESS_TRUST_FILE',
+    flag: '--egress-trust-file',
+    kind: 'string',
+    fallback: undefined,
+    defaultLabel: 'unset',
+    description:
+      'PEM certificates (an internal CA) that sandboxes with network and the proxy trust besides the system roots.',
+  },
+  {
+    key: 'egressDnsServers',
+    env: 'SANDPOOL_EGRESS_DNS_SERVERS',
+    flag: '--egress-dns-servers',
+    kind: 'string',
+    fallback: undefined,
+    defaultLabel: "the host's resolver (`/etc/hosts` applies)",
+    description: 'Comma-separated DNS servers the egress proxy asks instead of the host resolver.',
+  },
+];
 
 export const WORKER_SETTINGS: readonly SettingOf<WorkerConfig>[] = [
   ...listenSettings<WorkerConfig>(5000),
@@ -350,6 +447,7 @@ export const WORKER_SETTINGS: readonly SettingOf<WorkerConfig>[] = [
     description:
       'A heartbeat older than this marks the worker gone: its sessions answer 410, and it stops taking new sessions.',
   },
+  ...EGRESS_SETTINGS,
 ];
 
 export function defaultWorkerId(port: number): string {
@@ -408,6 +506,21 @@ export function validateWorkerConfig(c: WorkerConfig): void {
   }
   if (c.heartbeatIntervalMs < 100 || c.heartbeatTtlMs <= c.heartbeatIntervalMs) {
     problems.push('--heartbeat-interval-ms must be at least 100 and below --heartbeat-ttl-ms');
+  }
+  if (c.egressProxyPort < 1 || c.egressProxyPort > 65535) {
+    problems.push('--egress-proxy-port must be 1-65535');
+  }
+  if (c.egressMaxConnections < 1) problems.push('--egress-max-connections must be at least 1');
+  if (c.egressBytesPerSecond < 0) problems.push('--egress-bytes-per-second must be 0 or more');
+  for (const [flag, check] of [
+    ['--egress-allow-max', () => parseRuleList(c.egressAllowMax)],
+    ['--egress-template-defaults', () => parseTemplateDefaults(c.egressTemplateDefaults)],
+  ] as const) {
+    try {
+      check();
+    } catch (error) {
+      problems.push(`${flag}: ${(error as Error).message}`);
+    }
   }
   if (problems.length > 0) throw configError(problems.join('; '));
 }

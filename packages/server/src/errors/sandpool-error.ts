@@ -7,6 +7,7 @@ export const ERROR_STATUS = {
   invalid_path: 400,
   unauthorized: 401,
   forbidden_origin: 403,
+  egress_not_permitted: 403,
   session_not_found: 404,
   file_not_found: 404,
   template_not_found: 404,

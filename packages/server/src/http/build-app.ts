@@ -23,6 +23,8 @@ import { serviceRoutes, type HealthReport } from './routes/service-routes.js';
 import { sessionRoutes } from './routes/session-routes.js';
 import { templateRoutes } from './routes/template-routes.js';
 import type { TemplateView } from '../templates/template-pools.js';
+import { networkRoutes } from './routes/network-routes.js';
+import type { EgressService } from '../network/egress-service.js';
 
 export interface AppServices {
   sessions: SessionManager;
@@ -36,6 +38,8 @@ export interface AppServices {
   log: FastifyBaseLogger;
   apiKey: string | undefined;
   uploadLimitBytes: number;
+  /** Egress by domain (network routes); absent when the runtime cannot give sessions network. */
+  egress?: EgressService;
   /** Who may call (Host and Origin rules) and the MCP face's idle lease: the worker's config. */
   faces: FaceSettings;
 }
@@ -95,6 +99,7 @@ export async function buildApp(services: AppServices): Promise<FastifyInstance> 
   });
   await app.register(sessionRoutes, { sessions: services.sessions });
   await app.register(templateRoutes, { templates: services.templates });
+  await app.register(networkRoutes, { sessions: services.sessions, egress: services.egress });
   await app.register(execRoutes, { exec: services.exec });
   if (services.code !== undefined) await app.register(codeRoutes, { code: services.code });
   await app.register(fileRoutes, {

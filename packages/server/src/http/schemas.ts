@@ -34,6 +34,17 @@ export const TemplateName = Type.String({
   pattern: '^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$',
   description: 'Template to start the session from (GET /v1/templates); default `base`',
 });
+const EgressPattern = Type.String({ minLength: 1, maxLength: 300, pattern: '^[^\\s,]+$' });
+
+/** A session's egress allow-list (issue 14); `deny_out` wins over `allow_out`. */
+export const NetworkPolicy = Type.Object(
+  {
+    allow_out: Type.Array(EgressPattern, { maxItems: 256 }),
+    deny_out: Type.Optional(Type.Array(EgressPattern, { maxItems: 256 })),
+  },
+  { additionalProperties: false },
+);
+export type NetworkPolicy = Static<typeof NetworkPolicy>;
 
 export const CreateSessionBody = Type.Object(
   {
@@ -41,6 +52,7 @@ export const CreateSessionBody = Type.Object(
     ttl_seconds: Type.Optional(Type.Integer({ minimum: 1 })),
     env: Type.Optional(EnvSchema),
     metadata: Type.Optional(MetadataSchema),
+    network: Type.Optional(NetworkPolicy),
   },
   { additionalProperties: false },
 );
@@ -187,7 +199,7 @@ export const HealthView = Type.Object(
 const ERROR_MEANINGS: Record<number, string> = {
   400: 'invalid_request (the body, query or a header fails the schema) or invalid_path',
   401: 'unauthorized: an API key is set and the request lacks `Authorization: Bearer <key>`',
-  403: 'forbidden_origin: the `Host` or `Origin` header names a site this server does not serve (see --allowed-hosts, --allowed-origins)',
+  403: 'forbidden_origin: the `Host` or `Origin` header names a site this server does not serve (see --allowed-hosts, --allowed-origins); egress_not_permitted: the network asked for is beyond what this worker allows',
   404: 'session_not_found (unknown, closed or expired), file_not_found, or template_not_found',
   410: 'session_lost: the session’s container died; it cannot come back',
   413: 'payload_too_large: over the upload limit, or no space left in the sandbox',

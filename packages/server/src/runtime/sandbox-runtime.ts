@@ -14,6 +14,11 @@ export interface SandboxSpec {
   labels: SandboxLabels;
   /** Environment variables the box starts with (never secrets of the host). */
   env?: Record<string, string>;
+  /**
+   * An isolated network to join instead of the runtime's default (sessions with an egress
+   * policy): `address` is the box's own, `dns` the only resolver it is given.
+   */
+  network?: { name: string; address: string; dns: string[] };
 }
 
 export interface ExecRequest {

@@ -33,7 +33,13 @@ async function setup(maxSessions = 3) {
     workerId: 'unit',
     runtime,
     // One template, served by the one pool.
-    pools: { check: () => undefined, claim: () => pool.claim(), refill: () => pool.refill() },
+    pools: {
+      check: () => undefined,
+      claim: () => pool.claim(),
+      refill: () => pool.refill(),
+      runtimeOf: () => runtime,
+      labelsOf: () => ({}),
+    },
     workerLabels: labels,
     maxSessions,
     defaultTtlSeconds: 60,

@@ -6,6 +6,8 @@ import type { Sandbox, SandboxRuntime } from '../runtime/sandbox-runtime.js';
 import { PeriodicTask } from '../scheduling/periodic-task.js';
 import { DEFAULT_TEMPLATE } from '../templates/template-spec.js';
 import type { Clock } from './clock.js';
+import type { EgressPolicy, NetworkPolicyInput } from '../network/egress-policy.js';
+import type { EgressService } from '../network/egress-service.js';
 
 export type SessionState = 'active' | 'lost' | 'closing';
 
@@ -19,6 +21,8 @@ export interface Session {
   readonly env: Record<string, string>;
   readonly metadata: Record<string, string>;
   state: SessionState;
+  /** The egress policy of a session with network (changed by PUT .../network). */
+  network?: NetworkPolicyInput;
 }
 
 /** What the API shows of a session. */
@@ -32,11 +36,13 @@ export interface SessionView {
 }
 
 export interface CreateSessionInput {
-  /** Default `base`. */
+  /** Default `base`; its default egress list applies when `network` is absent. */
   template?: string;
   ttlSeconds?: number;
   env?: Record<string, string>;
   metadata?: Record<string, string>;
+  /** Egress allow-list; without it (and without a template default) the session has no network. */
+  network?: NetworkPolicyInput;
 }
 
 /** Where sessions get their sandboxes: a warm pool per template (`TemplatePools`). */
@@ -50,6 +56,10 @@ export interface SandboxSource {
   claim(template: string): Promise<{ sandbox: Sandbox; fromPool: boolean }>;
   /** Tops the template's pool up (a sandbox of it went away). */
   refill(template: string): void;
+  /** The runtime that starts the template's sandboxes (egress starts one outside the pool). */
+  runtimeOf(template: string): SandboxRuntime;
+  /** The labels the template's containers carry besides the worker's. */
+  labelsOf(template: string): Record<string, string>;
 }
 
 export interface SessionManagerOptions {
@@ -69,6 +79,8 @@ export interface SessionManagerOptions {
   journal?: SessionJournal;
   /** Why new sessions are refused right now (engine down, heartbeat lost), if they are. */
   refuseNew?: () => SandpoolError | undefined;
+  /** Egress by domain; without it, a session that asks for network is refused. */
+  egress?: EgressService;
 }
 
 /**
@@ -99,6 +111,7 @@ export interface AdoptedSession {
   expiresAt: number;
   env: Record<string, string>;
   metadata: Record<string, string>;
+  network?: NetworkPolicyInput;
 }
 
 /** How long a lost session still answers 410 instead of 404, so clients learn what happened. */
@@ -111,6 +124,8 @@ export class SessionManager {
   private creating = 0;
   /** Containers handed to a create that has not registered its session yet. */
   private readonly handedOver = new Set<string>();
+  /** When each sandbox being started outside the pools (egress) began: its id is not known yet. */
+  private readonly startsBegan = new Set<{ at: number }>();
   private readonly reaper: PeriodicTask;
   /** Removals still running behind answered DELETEs: containers already stopped. */
   private readonly removals = new Map<string, Promise<void>>();
@@ -135,6 +150,14 @@ export class SessionManager {
   }
 
   /** Containers this manager still answers for: live sessions' and those being removed. */
+  /** When the oldest sandbox start outside the pools began (the reconciler lets it be). */
+  oldestStartBegan(): number | undefined {
+    let oldest: number | undefined;
+    for (const { at } of this.startsBegan)
+      oldest = oldest === undefined ? at : Math.min(oldest, at);
+    return oldest;
+  }
+
   ownedContainerIds(): Set<string> {
     const ids = new Set<string>([...this.removals.keys(), ...this.handedOver]);
     for (const session of this.sessions.values()) ids.add(session.sandbox.id);
@@ -151,6 +174,14 @@ export class SessionManager {
       );
     const template = input.template ?? DEFAULT_TEMPLATE;
     options.pools.check(template);
+    if (input.network !== undefined && options.egress === undefined) {
+      throw new SandpoolError(
+        'egress_not_permitted',
+        'This worker cannot give sessions network (its runtime has no egress support).',
+      );
+    }
+    // The template's default list applies by the session's real template (`base` when unnamed).
+    const policy = options.egress?.policyFor(input.network, template);
     const refusal = options.refuseNew?.();
     if (refusal !== undefined) throw refusal;
     if (this.sessions.size + this.creating >= options.maxSessions) {
@@ -167,15 +198,54 @@ export class SessionManager {
     const id = newSessionId();
     let sandbox: Sandbox;
     try {
-      ({ sandbox } = await options.pools.claim(template));
+      ({ sandbox } =
+        policy !== undefined && options.egress !== undefined
+          ? { sandbox: await this.startWithNetwork(options.egress, id, policy, template) }
+          : await options.pools.claim(template));
     } finally {
       this.creating--;
     }
     this.handedOver.add(sandbox.id);
     try {
-      return await this.register(id, sandbox, template, input, ttlSeconds, stop);
+      return await this.register(id, sandbox, template, policy, input, ttlSeconds, stop);
     } finally {
       this.handedOver.delete(sandbox.id);
+    }
+  }
+
+  /**
+   * A sandbox with network cannot come from a pool (NetworkMode none is final): egress starts one
+   * for the session from the template's image, on its own network, behind its own proxy. The
+   * reconciler leaves it alone while it starts and counts it as owned once its id is known.
+   */
+  private async startWithNetwork(
+    egress: EgressService,
+    id: string,
+    policy: EgressPolicy,
+    template: string,
+  ): Promise<Sandbox> {
+    const { options } = this;
+    const began = { at: options.clock.now() };
+    this.startsBegan.add(began);
+    let created: string | undefined;
+    try {
+      const sandbox = await egress.createSandbox(
+        id,
+        policy,
+        { ...options.workerLabels, ...options.pools.labelsOf(template), 'sandpool.session': id },
+        {},
+        options.pools.runtimeOf(template),
+        (containerId) => {
+          created = containerId;
+          this.handedOver.add(containerId);
+        },
+      );
+      created = undefined; // The caller owns it from here (handedOver, then the session).
+      return sandbox;
+    } finally {
+      this.startsBegan.delete(began);
+      // A failed start destroyed its sandbox; if that failed too, the reconciler removes it.
+      if (created !== undefined) this.handedOver.delete(created);
     }
   }
 
@@ -183,6 +253,7 @@ export class SessionManager {
     id: string,
     sandbox: Sandbox,
     template: string,
+    policy: EgressPolicy | undefined,
     input: CreateSessionInput,
     ttlSeconds: number,
     stop: () => void,
@@ -190,6 +261,7 @@ export class SessionManager {
     const { options } = this;
     if (this.closed) {
       await sandbox.destroy().catch(() => undefined);
+      if (policy) await options.egress?.release(id);
       throw new SandpoolError(
         'capacity_exhausted',
         'This worker is shutting down; retry on another.',
@@ -206,12 +278,14 @@ export class SessionManager {
       env: input.env ?? {},
       metadata: input.metadata ?? {},
       state: 'active',
+      ...(policy ? { network: policy.toInput() } : {}),
     };
     if (options.journal) {
       try {
         session = await this.claimId(session, options.journal);
       } catch (error) {
         await sandbox.destroy().catch(() => undefined);
+        if (policy) await options.egress?.release(id);
         throw error;
       }
     }
@@ -228,7 +302,9 @@ export class SessionManager {
   /** Maps the session's id to this worker; a taken id is replaced by a fresh one. */
   private async claimId(session: Session, journal: SessionJournal): Promise<Session> {
     let candidate = session;
-    for (let attempt = 0; attempt < ID_CLAIM_ATTEMPTS; attempt++) {
+    // A session with network keeps its id: its network and proxy are named by it.
+    const attempts = session.network === undefined ? ID_CLAIM_ATTEMPTS : 1;
+    for (let attempt = 0; attempt < attempts; attempt++) {
       if (await journal.claim(candidate)) return candidate;
       candidate = { ...candidate, id: newSessionId() };
     }
@@ -267,6 +343,20 @@ export class SessionManager {
     return session;
   }
 
+  /** Replaces a running session's egress policy (the operator's bound applies). */
+  setNetwork(id: string, input: NetworkPolicyInput): Session {
+    const session = this.get(id);
+    if (this.options.egress === undefined || session.network === undefined) {
+      throw new SandpoolError(
+        'invalid_request',
+        'This session was created without network, and a sandbox cannot join one later; create a new session with "network".',
+      );
+    }
+    session.network = this.options.egress.setPolicy(id, input).toInput();
+    this.options.journal?.record(session);
+    return session;
+  }
+
   /** Takes back a session an earlier run of this worker created (its container still runs). */
   adopt(adopted: AdoptedSession): Session {
     const session: Session = { ...adopted, state: 'active' };
@@ -300,7 +390,8 @@ export class SessionManager {
       { sessionId: id, containerId: session.sandbox.id, reason },
       'session lost',
     );
-    this.removeBehind(session.sandbox);
+    // The network goes once its container is removed (Docker keeps a network with endpoints).
+    this.removeBehind(session.sandbox, this.egressRelease(session));
     this.options.pools.refill(session.template);
   }
 
@@ -363,15 +454,18 @@ export class SessionManager {
     session.state = 'closing';
     const { runtime } = this.options;
     try {
+      const release = this.egressRelease(session);
       if (reason === 'shutdown' || runtime.stop === undefined) {
         await session.sandbox.destroy();
+        await release?.();
       } else {
         try {
           await runtime.stop(session.sandbox.id);
         } catch {
           await session.sandbox.destroy(); // Could not stop it: remove it before answering.
         }
-        this.removeBehind(session.sandbox);
+        // The network goes once its container is removed (Docker keeps a network with endpoints).
+        this.removeBehind(session.sandbox, release);
       }
     } finally {
       this.sessions.delete(session.id);
@@ -385,7 +479,7 @@ export class SessionManager {
   }
 
   /** Destroys a container in the background; close() waits for every one still running. */
-  private removeBehind(sandbox: Sandbox): void {
+  private removeBehind(sandbox: Sandbox, after?: () => Promise<void>): void {
     if (this.removals.has(sandbox.id)) return;
     const removal = sandbox
       .destroy()
@@ -395,8 +489,16 @@ export class SessionManager {
           'container removal failed; the reconciler will retry',
         );
       })
+      .then(() => after?.())
       .finally(() => this.removals.delete(sandbox.id));
     this.removals.set(sandbox.id, removal);
+  }
+
+  /** Stops the session's egress proxy and removes its network; undefined without network. */
+  private egressRelease(session: Session): (() => Promise<void>) | undefined {
+    const { egress } = this.options;
+    if (session.network === undefined || egress === undefined) return undefined;
+    return () => egress.release(session.id);
   }
 
   private checkTtl(ttlSeconds: number): number {

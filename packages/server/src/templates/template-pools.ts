@@ -69,6 +69,8 @@ interface Entry {
   spec: TemplateSpec;
   /** Undefined while the template's image is missing. */
   pool: SandboxPool | undefined;
+  /** The runtime of the pool (undefined with it). */
+  runtime: SandboxRuntime | undefined;
 }
 
 /**
@@ -92,9 +94,11 @@ export class TemplatePools implements SandboxSource {
     const pools = new TemplatePools(options);
     for (const spec of options.templates) {
       let pool: SandboxPool | undefined;
+      let runtime: SandboxRuntime | undefined;
       if (await options.imageExists(spec.image)) {
+        runtime = options.runtimeFor(spec);
         pool = new SandboxPool({
-          runtime: options.runtimeFor(spec),
+          runtime,
           labels: { ...options.workerLabels, [TEMPLATE_CONTAINER_LABEL]: spec.name },
           size: spec.poolSize,
           min: options.poolMin,
@@ -111,7 +115,7 @@ export class TemplatePools implements SandboxSource {
           `template ${spec.name}: image ${spec.image} is missing; build it with \`npx sandpool template build ${spec.name}\` and restart (serving the other templates meanwhile)`,
         );
       }
-      pools.entries.set(spec.name, { spec, pool });
+      pools.entries.set(spec.name, { spec, pool, runtime });
     }
     return pools;
   }
@@ -151,6 +155,16 @@ export class TemplatePools implements SandboxSource {
     metrics?.sessionsCreated.inc({ template });
     if (!claimed.fromPool) metrics?.poolMisses.inc({ template });
     return claimed;
+  }
+
+  /** The runtime the template's pool starts sandboxes with (for one started outside it). */
+  runtimeOf(template: string): SandboxRuntime {
+    this.poolOf(template); // template_not_found unless served
+    return (this.entries.get(template) as Entry).runtime as SandboxRuntime;
+  }
+
+  labelsOf(template: string): Record<string, string> {
+    return { [TEMPLATE_CONTAINER_LABEL]: template };
   }
 
   refill(template: string): void {

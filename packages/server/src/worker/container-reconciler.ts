@@ -30,6 +30,8 @@ export interface ContainerReconcilerOptions {
   registry?: { workers(): Promise<WorkerEntry[]> };
   /** A registered worker whose last heartbeat is older than this has its containers removed. */
   deadWorkerGraceMs?: number;
+  /** More to sweep after each round (egress: session networks nobody uses any more). */
+  afterRound?: () => Promise<unknown>;
 }
 
 /**
@@ -97,6 +99,7 @@ export class ContainerReconciler {
       await this.remove(id);
     }
     await this.removeDeadWorkers(now);
+    await this.options.afterRound?.();
   }
 
   private async removeDeadWorkers(now: number): Promise<void> {

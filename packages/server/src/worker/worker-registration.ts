@@ -207,5 +207,6 @@ function recordOf(session: Session): SessionRecord {
     expires_at: session.expiresAt,
     env: session.env,
     metadata: session.metadata,
+    ...(session.network ? { network: session.network } : {}),
   };
 }

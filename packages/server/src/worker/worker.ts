@@ -25,6 +25,8 @@ import { TEMPLATE_CONTAINER_LABEL, TemplatePools } from '../templates/template-p
 import { DEFAULT_TEMPLATE } from '../templates/template-spec.js';
 import { workerTemplates } from '../templates/worker-templates.js';
 import { closeWithGrace, listenAt } from '../http/server-lifecycle.js';
+import { createEgressService } from '../network/create-egress-service.js';
+import type { EgressService } from '../network/egress-service.js';
 
 export const VERSION = '0.1.0';
 
@@ -57,6 +59,7 @@ export class Worker {
     /** Distributed mode only. */
     private readonly registration?: WorkerRegistration,
     private readonly store?: RedisStore,
+    private readonly egress?: EgressService,
   ) {}
 
   /** Labels on every container this worker creates. */
@@ -169,6 +172,7 @@ export class Worker {
       },
       progress,
     );
+    const egress = createEgressService(config, runtime, labels, metrics.registry, log);
     const sessions: SessionManager = new SessionManager({
       workerId: config.workerId,
       runtime,
@@ -182,6 +186,7 @@ export class Worker {
       log,
       metrics,
       journal: registration?.journal,
+      egress,
       refuseNew: () => {
         const registrationRefusal = registration?.refusal();
         return (
@@ -204,8 +209,20 @@ export class Worker {
         expiresAt: record.expires_at,
         env: record.env,
         metadata: record.metadata,
+        ...(record.network ? { network: record.network } : {}),
       });
+      if (record.network) {
+        // Without its proxy the sandbox has no egress at all (it fails closed), so go on.
+        await egress
+          ?.adopt(sessionId, record.network)
+          .catch((error: unknown) =>
+            log.warn({ err: error, sessionId }, 'could not restore the egress proxy of a session'),
+          );
+      }
     }
+    await egress
+      ?.removeLeftovers(new Set(plan.adopt.map((a) => a.sessionId)))
+      .catch((error: unknown) => log.warn({ err: error }, 'could not remove old session networks'));
     if (plan.adopt.length > 0) {
       progress(`re-adopted ${plan.adopt.length} live session(s) of an earlier run`);
     }
@@ -230,13 +247,17 @@ export class Worker {
       workerId: config.workerId,
       labels,
       owned: () => [...pools.idleIds(), ...sessions.ownedContainerIds()],
-      oldestStartBegan: () => pools.oldestStartBegan(),
+      oldestStartBegan: () => earliest(pools.oldestStartBegan(), sessions.oldestStartBegan()),
       intervalMs: config.reconcileIntervalMs,
       graceMs: config.orphanGraceMs,
       clock,
       log,
       metrics,
       ...(store ? { registry: store, deadWorkerGraceMs: config.deadWorkerGraceMs } : {}),
+      // A session network left by a removal that failed goes once its container is gone.
+      ...(egress
+        ? { afterRound: () => egress.removeLeftovers(new Set(sessions.list().map((s) => s.id))) }
+        : {}),
     });
 
     const startedAt = Date.now();
@@ -296,6 +317,7 @@ export class Worker {
       apiKey: config.apiKey,
       uploadLimitBytes: config.uploadLimitBytes,
       faces: config,
+      egress,
     });
     return new Worker(
       config,
@@ -309,6 +331,7 @@ export class Worker {
       progress,
       registration,
       store,
+      egress,
     );
   }
 
@@ -359,6 +382,7 @@ export class Worker {
       await this.reconciler.stop();
       await this.sessions.close();
       await this.pools.close();
+      await this.egress?.close();
       await this.runtime.close();
       await this.registration?.flush();
       await this.store?.close();
@@ -370,4 +394,10 @@ export class Worker {
   get status(): WorkerState {
     return this.state;
   }
+}
+
+/** The earlier of two optional instants. */
+function earliest(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  return b === undefined ? a : Math.min(a, b);
 }

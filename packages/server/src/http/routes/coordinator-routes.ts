@@ -226,6 +226,16 @@ export const coordinatorRoutes: FastifyPluginAsyncTypebox<CoordinatorRouteOption
   app.get('/v1/sessions/:id/files/list', params, async (request, reply) =>
     relay(request, reply, request.params.id),
   );
+  // Egress (network-routes.ts): the policy lives with the session on its worker.
+  app.get('/v1/sessions/:id/network', params, async (request, reply) =>
+    relay(request, reply, request.params.id),
+  );
+  app.put('/v1/sessions/:id/network', params, async (request, reply) =>
+    relay(request, reply, request.params.id),
+  );
+  app.get('/v1/sessions/:id/network/log', params, async (request, reply) =>
+    relay(request, reply, request.params.id),
+  );
 
   // The API document and its UI are the workers' own: any live worker serves them.
   const documentation = async (request: FastifyRequest, reply: FastifyReply) => {

@@ -23,6 +23,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: SessionManager
       ttlSeconds: body?.ttl_seconds,
       env: body?.env,
       metadata: body?.metadata,
+      network: body?.network,
     });
     if (gone.aborted) {
       // The client (often a coordinator that gave up on this worker) will never learn the id:
@@ -35,7 +36,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ sessions: SessionManager
 
   const createSchema = {
     body: Type.Optional(CreateSessionBody),
-    response: { 201: SessionView, ...errorResponses(400, 401, 404, 503) },
+    response: { 201: SessionView, ...errorResponses(400, 401, 403, 404, 503) },
   };
 
   app.post(

@@ -15,6 +15,7 @@ import { DockerAgentSandbox } from './docker-agent-sandbox.js';
 import { killContainer, removeContainer } from './docker-container.js';
 import { DockerSandbox } from './docker-sandbox.js';
 import { translateDockerError } from './docker-errors.js';
+import { DockerSessionNetworks } from './docker-session-networks.js';
 
 /** How every sandbox container is confined (SECURITY.md's defaults come from the worker config). */
 export interface DockerSandboxLimits {
@@ -103,14 +104,30 @@ export class DockerRuntime implements SandboxRuntime {
         Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
         Labels: spec.labels,
         // Not NetworkDisabled: with it the engine mounts no /etc/hosts and `localhost` does not
-        // resolve. Network mode `none` alone leaves only the loopback interface.
+        // resolve. Network mode `none` alone leaves only the loopback interface. A session with
+        // egress (spec.network) sits on its own internal network instead, at a fixed address.
+        ...(spec.network
+          ? {
+              NetworkingConfig: {
+                EndpointsConfig: {
+                  [spec.network.name]: { IPAMConfig: { IPv4Address: spec.network.address } },
+                },
+              },
+            }
+          : {}),
         StopTimeout: 1,
         HostConfig: {
           ...(limits.ociRuntime ? { Runtime: limits.ociRuntime } : {}),
-          NetworkMode: limits.network,
+          NetworkMode: spec.network?.name ?? limits.network,
           // The engine writes localhost and ip6-localhost; without a network it adds no line
           // for the hostname, so name it here (on a real network the engine maps it itself).
-          ...(limits.network === 'none' ? { ExtraHosts: [`${SANDBOX_HOSTNAME}:127.0.1.1`] } : {}),
+          ...(spec.network === undefined && limits.network === 'none'
+            ? { ExtraHosts: [`${SANDBOX_HOSTNAME}:127.0.1.1`] }
+            : {}),
+          // A dead-end resolver, asked once: lookups fail fast instead of leaking names.
+          ...(spec.network
+            ? { Dns: spec.network.dns, DnsOptions: ['timeout:1', 'attempts:1'] }
+            : {}),
           CapDrop: ['ALL'],
           Privileged: false,
           SecurityOpt: ['no-new-privileges:true'],
@@ -212,6 +229,11 @@ export class DockerRuntime implements SandboxRuntime {
       log: this.log,
       limits: this.agentLimits,
     };
+  }
+
+  /** Isolated per-session networks on this engine, from the IPv4 range `pool` (egress). */
+  sessionNetworks(pool: string): DockerSessionNetworks {
+    return new DockerSessionNetworks(this.docker, pool);
   }
 
   async remove(id: string): Promise<void> {
