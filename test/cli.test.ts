@@ -23,8 +23,8 @@ const BIN = new URL('../packages/server/bin/sandpool.js', import.meta.url).pathn
 const ROOT = new URL('..', import.meta.url).href;
 
 /**
- * What a client command may load: the CLI, the config tables its flags come from (with the pure
- * template-spec parsing they use), the client SDK and commander. The worker's and coordinator's modules (Fastify, dockerode, ioredis, pino, the MCP
+ * What a client command may load: the CLI, the config tables its flags come from, the client SDK
+ * and commander. The worker's and coordinator's modules (Fastify, dockerode, ioredis, pino, the MCP
  * SDK, zod, TypeBox...) cost most of a second and no client command needs them.
  */
 const CLIENT_START_UP = [
@@ -32,8 +32,6 @@ const CLIENT_START_UP = [
   'packages/server/dist/cli/',
   'packages/server/dist/config/',
   'packages/server/dist/errors/',
-  'packages/server/dist/templates/template-spec.js',
-  'packages/server/dist/templates/worker-templates.js',
   'packages/client/dist/',
   'node_modules/commander/',
   // Pure parsers the settings table validates with (no I/O, no dependencies): --templates and
