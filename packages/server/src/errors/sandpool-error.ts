@@ -8,6 +8,7 @@ export const ERROR_STATUS = {
   unauthorized: 401,
   session_not_found: 404,
   file_not_found: 404,
+  process_not_found: 404,
   session_lost: 410,
   payload_too_large: 413,
   capacity_exhausted: 503,

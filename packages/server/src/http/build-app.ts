@@ -4,6 +4,9 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Registry } from 'prom-client';
 import type { ExecService } from '../exec/exec-service.js';
 import type { FileService } from '../files/file-service.js';
+import type { WatchService } from '../files/watch-service.js';
+import type { ProcessService } from '../processes/process-service.js';
+import { processRoutes } from './routes/process-routes.js';
 import { mcpRoutes } from '../mcp/mcp-routes.js';
 import type { SessionManager } from '../sessions/session-manager.js';
 import { createBearerCheck } from './auth.js';
@@ -23,6 +26,8 @@ export interface AppServices {
   log: FastifyBaseLogger;
   apiKey: string | undefined;
   uploadLimitBytes: number;
+  /** Background processes, terminals and watches (absent in apps built without them). */
+  processes?: { processes: ProcessService; watches: WatchService };
 }
 
 /** Routes that answer without a key, so probes and load balancers need no secret. */
@@ -91,6 +96,7 @@ export async function buildApp(services: AppServices): Promise<FastifyInstance> 
     files: services.files,
     uploadLimitBytes: services.uploadLimitBytes,
   });
+  if (services.processes) await app.register(processRoutes, services.processes);
   await app.register(serviceRoutes, { health: services.health, registry: services.registry });
   // MCP clients call this worker's own API through the SDK, with the key they authenticated with.
   await app.register(mcpRoutes);

@@ -6,6 +6,8 @@ import type { WorkerConfig } from '../config/worker-config.js';
 import { SandpoolError } from '../errors/sandpool-error.js';
 import { ExecService } from '../exec/exec-service.js';
 import { FileService } from '../files/file-service.js';
+import { WatchService } from '../files/watch-service.js';
+import { ProcessService } from '../processes/process-service.js';
 import { buildApp } from '../http/build-app.js';
 import type { HealthReport } from '../http/routes/service-routes.js';
 import { WorkerMetrics } from '../metrics/worker-metrics.js';
@@ -225,7 +227,18 @@ export class Worker {
       };
     };
 
+    const processes = new ProcessService({
+      sessions,
+      log,
+      limits: {
+        maxPerSession: config.maxProcesses,
+        bufferBytesPerProcess: config.processBufferBytes,
+        bufferBytesPerWorker: config.processWorkerBufferBytes,
+        retainExitedMs: config.processRetainSeconds * 1000,
+      },
+    });
     const app = await buildApp({
+      processes: { processes, watches: new WatchService(sessions) },
       sessions,
       exec,
       files: new FileService(sessions),
@@ -235,6 +248,7 @@ export class Worker {
       apiKey: config.apiKey,
       uploadLimitBytes: config.uploadLimitBytes,
     });
+    app.addHook('onClose', async () => processes.close());
     return new Worker(config, app, sessions, pool, runtime, log, monitor, registration, store);
   }
 

@@ -67,6 +67,17 @@ interface Pending {
   fail(error: Error): void;
 }
 
+/** Receives a channel's frames; throwing an AgentProtocolError ends the connection. */
+export type AgentChannelHandler = Pending;
+
+/** A long-lived request (see `AgentClient.openChannel`). */
+export interface AgentChannel {
+  readonly limits: AgentLimits;
+  send(type: number, payload?: Uint8Array | object): void;
+  /** Stops routing frames to the handler (later ones count as strays). */
+  close(): void;
+}
+
 /** A failed file operation as the agent reports it (an errno name and its text). */
 class AgentOperationError extends Error {
   constructor(
@@ -419,6 +430,22 @@ export class AgentClient {
 
   async removeFile(path: string): Promise<void> {
     await this.fileCall(RequestType.remove, path);
+  }
+
+  /**
+   * A request that lives as long as a background process or a watch (agent-processes.ts): the
+   * agent's frames for its id go to `handler` until `close()`, under the same bounds as any other.
+   */
+  openChannel(handler: AgentChannelHandler): AgentChannel {
+    this.assertOpen();
+    const id = this.allocateId();
+    this.pending.set(id, handler);
+    this.watch();
+    return {
+      limits: this.limits,
+      send: (type, payload) => this.sendQuietly(encodeFrame(type, id, payload)),
+      close: () => this.release(id),
+    };
   }
 
   /** Fails every pending request and refuses new ones (the sandbox is being destroyed). */

@@ -2,6 +2,8 @@ import type { Duplex, Readable, Writable } from 'node:stream';
 import type Docker from 'dockerode';
 import { SandpoolError } from '../../errors/sandpool-error.js';
 import { AgentClient, type AgentLimits } from '../agent/agent-client.js';
+import { AgentProcesses } from '../agent/agent-processes.js';
+import type { SandboxProcesses } from '../sandbox-processes.js';
 import type {
   ExecOutcome,
   ExecRequest,
@@ -34,6 +36,7 @@ export interface DockerAgentSandboxOptions {
 export class DockerAgentSandbox implements Sandbox {
   private destroyed = false;
   private stderrTail = Buffer.alloc(0);
+  readonly processes: SandboxProcesses;
 
   private constructor(
     private readonly container: Docker.Container,
@@ -41,7 +44,9 @@ export class DockerAgentSandbox implements Sandbox {
     readonly labels: SandboxLabels,
     private readonly stream: Duplex,
     private readonly client: AgentClient,
-  ) {}
+  ) {
+    this.processes = new AgentProcesses(client);
+  }
 
   /**
    * Attaches to a created (not yet started) container, starts it and waits for the agent's
