@@ -667,7 +667,8 @@ class Background:
                 import fcntl
                 import termios
 
-                env.setdefault("TERM", "xterm-256color")
+                if "TERM" not in (req.get("env") or {}):
+                    env["TERM"] = "xterm-256color"
                 master, slave = os.openpty()
                 set_winsize(master, pty["cols"], pty["rows"])
 

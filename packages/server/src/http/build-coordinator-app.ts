@@ -6,6 +6,7 @@ import { installErrorHandling } from './error-handler.js';
 import { isDocumentationRoute } from './openapi.js';
 import { mcpRoutes } from '../mcp/mcp-routes.js';
 import { coordinatorRoutes, type CoordinatorRouteOptions } from './routes/coordinator-routes.js';
+import { coordinatorPtyProxy } from './routes/coordinator-process-routes.js';
 import { serviceRoutes, type HealthReport } from './routes/service-routes.js';
 
 export interface CoordinatorAppServices extends CoordinatorRouteOptions {
@@ -45,6 +46,7 @@ export async function buildCoordinatorApp(
   }
 
   await app.register(coordinatorRoutes, services);
+  await app.register(coordinatorPtyProxy, services);
   await app.register(serviceRoutes, { health: services.health, registry: services.registry });
   // MCP at /mcp: its tools call this coordinator's API, so sessions spread like any others.
   await app.register(mcpRoutes);
