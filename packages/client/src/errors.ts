@@ -8,6 +8,7 @@ export type ApiErrorCode =
   | 'unauthorized'
   | 'session_not_found'
   | 'file_not_found'
+  | 'process_not_found'
   | 'session_lost'
   | 'payload_too_large'
   | 'capacity_exhausted'
@@ -82,6 +83,14 @@ export class SessionNotFoundError extends SandboxError {
   constructor(message: string, options?: SandboxErrorOptions) {
     super('session_not_found', message, { status: 404, ...options });
     this.name = 'SessionNotFoundError';
+  }
+}
+
+/** 404 `process_not_found`: no process with that pid or tag in the session (it may have been forgotten). */
+export class ProcessNotFoundError extends SandboxError {
+  constructor(message: string, options?: SandboxErrorOptions) {
+    super('process_not_found', message, { status: 404, ...options });
+    this.name = 'ProcessNotFoundError';
   }
 }
 
@@ -166,6 +175,7 @@ const API_ERRORS: Record<
   unauthorized: (m, o) => new AuthError(m, o),
   session_not_found: (m, o) => new SessionNotFoundError(m, o),
   file_not_found: (m, o) => new FileNotFoundError(m, o),
+  process_not_found: (m, o) => new ProcessNotFoundError(m, o),
   session_lost: (m, o) => new SessionLostError(m, o),
   payload_too_large: (m, o) => new PayloadTooLargeError(m, o),
   capacity_exhausted: (m, o) => new CapacityError(m, o),

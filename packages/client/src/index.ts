@@ -26,6 +26,20 @@ export {
   type WriteFileOptions,
 } from './sandbox.js';
 export { SandpoolClient, type CallOptions } from './sandpool-client.js';
+export {
+  Processes,
+  type ConnectProcessOptions,
+  type ProcessConnection,
+  type ProcessExit,
+  type ProcessInfo,
+  type ProcessOutputEvent,
+  type ProcessSignalName,
+  type StartedProcess,
+  type StartProcessOptions,
+  type TerminalSize,
+} from './processes.js';
+export { Pty, PtySession, type PtyCreateOptions } from './pty.js';
+export { FileWatcher, type WatchEvent, type WatchHandle, type WatchOptions } from './watch.js';
 export { clipForModel, describeExecResult, isCorrectableByModel } from './model-text.js';
 export {
   DEFAULT_REQUEST_TIMEOUT_MS,
@@ -37,6 +51,7 @@ export {
   CapacityError,
   ConnectionError,
   FileNotFoundError,
+  ProcessNotFoundError,
   InvalidPathError,
   InvalidRequestError,
   PayloadTooLargeError,

@@ -11,6 +11,9 @@ import {
   type ConnectionOptions,
 } from './http-transport.js';
 import { readNdjson } from './ndjson.js';
+import { Processes } from './processes.js';
+import { Pty } from './pty.js';
+import { FileWatcher } from './watch.js';
 import {
   createSession,
   deleteSession,
@@ -150,6 +153,12 @@ export class Sandbox implements AsyncDisposable {
   readonly sessionId: string;
   /** The worker that holds the session's container. */
   readonly workerId: string;
+  /** Background processes that outlive a call: start, list, follow, stdin, signal, kill. */
+  readonly processes: Processes;
+  /** Interactive terminals (a program on a pseudo-terminal). */
+  readonly pty: Pty;
+  /** Directory watching: `sandbox.files.watch(path, onEvent)`. */
+  readonly files: FileWatcher;
 
   private state: SandboxState = 'open';
   private closing: Promise<void> | undefined;
@@ -160,6 +169,9 @@ export class Sandbox implements AsyncDisposable {
   ) {
     this.sessionId = session.sessionId;
     this.workerId = session.workerId;
+    this.processes = new Processes(transport, (suffix) => this.sessionRoute(suffix));
+    this.pty = new Pty(this.processes);
+    this.files = new FileWatcher(transport, (suffix) => this.sessionRoute(suffix));
   }
 
   /**
