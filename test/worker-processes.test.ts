@@ -88,7 +88,7 @@ class Terminal {
   }
 }
 
-describe('background processes, terminals and watches', () => {
+describe('background processes, terminals and watches', { timeout: 120_000 }, () => {
   let redis: TestRedis;
   let w: TestWorker;
   let coordinator: Coordinator;
@@ -127,7 +127,7 @@ describe('background processes, terminals and watches', () => {
   for (const via of ['worker', 'coordinator']) {
     const base = () => bases.find((b) => b.name === via)?.url ?? '';
 
-    test(`${via}: a background http.server is reached by a later exec`, async () => {
+    test(`${via}: a background http.server is reached by a later exec`, { timeout: 45_000 }, async () => {
       const id = await createSession(base());
       const server = await start(base(), id, {
         command: 'python3 -m http.server 8000 --bind 127.0.0.1',
@@ -165,7 +165,7 @@ describe('background processes, terminals and watches', () => {
       await call(base(), 'DELETE', `/v1/sessions/${id}`);
     });
 
-    test(`${via}: a second client sees the earlier output, then the live rest`, async () => {
+    test(`${via}: a second client sees the earlier output, then the live rest`, { timeout: 45_000 }, async () => {
       const id = await createSession(base());
       const { pid } = await start(base(), id, {
         command: 'for i in 1 2 3; do echo early $i; done; read go; echo late $go; echo oops >&2',
@@ -202,7 +202,7 @@ describe('background processes, terminals and watches', () => {
       await call(base(), 'DELETE', `/v1/sessions/${id}`);
     });
 
-    test(`${via}: stdin reaches cat and EOF ends it; SIGINT stops a process that handles it`, async () => {
+    test(`${via}: stdin reaches cat and EOF ends it; SIGINT stops a process that handles it`, { timeout: 45_000 }, async () => {
       const id = await createSession(base());
       const cat = await start(base(), id, { argv: ['cat'], stdin: true });
       const reader = await output(base(), id, cat.pid);
@@ -235,7 +235,7 @@ describe('background processes, terminals and watches', () => {
         tag: 'trap',
       });
       const trap = await output(base(), id, 'trap');
-      await trap.until((e) => e.data === 'ready\n');
+      await trap.until(() => trap.text().includes('ready\n'));
       const sent = await call(base(), 'POST', `/v1/sessions/${id}/processes/${handler.pid}/signal`, {
         signal: 'SIGINT',
       });
@@ -246,7 +246,7 @@ describe('background processes, terminals and watches', () => {
       await call(base(), 'DELETE', `/v1/sessions/${id}`);
     });
 
-    test(`${via}: a PTY runs python3 interactively, follows a resize, and runs vi`, async () => {
+    test(`${via}: a PTY runs python3 interactively, follows a resize, and runs vi`, { timeout: 45_000 }, async () => {
       const id = await createSession(base());
       const shell = await start(base(), id, { argv: ['/bin/bash', '-i'], pty: { cols: 80, rows: 24 } });
       const term = await Terminal.open(base(), id, shell.pid);
@@ -283,11 +283,16 @@ describe('background processes, terminals and watches', () => {
       await term.waitFor(/hello from vi/, mark);
       term.keys('exit 5\r');
       assert.equal(await term.closed, 1000);
-      assert.deepEqual(term.events.at(-1), { type: 'exit', exit_code: 5, timed_out: false });
+      assert.deepEqual({ ...term.events.at(-1), ended_at: undefined }, {
+        type: 'exit',
+        exit_code: 5,
+        timed_out: false,
+        ended_at: undefined,
+      });
       await call(base(), 'DELETE', `/v1/sessions/${id}`);
     });
 
-    test(`${via}: create, write, rename and remove yield their events in order`, async () => {
+    test(`${via}: create, write, rename and remove yield their events in order`, { timeout: 45_000 }, async () => {
       const id = await createSession(base());
       await exec(base(), id, { command: 'mkdir -p watched/sub' });
       const response = await fetch(
@@ -295,6 +300,7 @@ describe('background processes, terminals and watches', () => {
       );
       assert.equal(response.status, 200);
       const events = new NdjsonReader(response);
+      assert.deepEqual(await events.next(), { type: 'ready', path: '/home/sandboxuser/watched' });
       await exec(base(), id, {
         command:
           'cd watched/sub && echo hi > a.txt && echo more >> a.txt && mv a.txt b.txt && rm b.txt',
@@ -321,7 +327,7 @@ describe('background processes, terminals and watches', () => {
       await call(base(), 'DELETE', `/v1/sessions/${id}`);
     });
 
-    test(`${via}: unknown processes and bad requests answer with the error shape`, async () => {
+    test(`${via}: unknown processes and bad requests answer with the error shape`, { timeout: 45_000 }, async () => {
       const id = await createSession(base());
       const missing = await call<{ error: { code: string } }>(
         base(),

@@ -64,6 +64,7 @@ export class FileWatcher {
       try {
         for await (const line of readNdjson(body)) {
           const event = line as Record<string, unknown>;
+          if (event.type === 'ready') continue;
           if (event.type === 'end') return String(event.reason);
           if (event.type === 'error') {
             const error = (event.error ?? {}) as Record<string, unknown>;

@@ -5,6 +5,7 @@ import { resolveSandboxPath } from './sandbox-path.js';
 
 /** One line of a watch stream. */
 export type WatchStreamEvent =
+  | { type: 'ready'; path: string }
   | { type: WatchEventType; name: string; is_dir: boolean }
   | { type: 'end'; reason: string }
   | { type: 'error'; error: { code: string; message: string } };
@@ -45,9 +46,12 @@ export class WatchService {
     let finish!: () => void;
     const done = new Promise<void>((resolve) => (finish = resolve));
     let stopped = false;
+    let opened!: () => void;
+    const ready = new Promise<void>((resolve) => (opened = resolve));
     const handle = await processes
       .watch(path, recursive, {
         onEvents: async (events) => {
+          await ready;
           for (const event of events) {
             if (stopped) return;
             await emit({ type: event.type, name: event.name, is_dir: event.isDir });
@@ -73,6 +77,9 @@ export class WatchService {
         }
         throw error;
       });
+    // A first line at once: the client knows the watch is in place (and headers go out).
+    await emit({ type: 'ready', path });
+    opened();
     return {
       path,
       done,

@@ -63,6 +63,7 @@ export interface StartedProcess {
 
 /** One line of an output stream. */
 export type ProcessOutputEvent =
+  | { type: 'start'; pid: number; tag: string | null; pty: boolean; running: boolean }
   | { type: OutputStream; data: string }
   | { type: 'truncated'; dropped_bytes: number }
   | { type: 'exit'; exit_code: number; timed_out: boolean; ended_at: string }
@@ -235,6 +236,14 @@ export class ProcessService {
     signal?: AbortSignal,
   ): Promise<void> {
     const process = this.find(sessionId, selector);
+    // A first line at once: the client knows it is attached (and headers go out) before output.
+    await emit({
+      type: 'start',
+      pid: process.pid,
+      tag: process.tag ?? null,
+      pty: process.pty,
+      running: process.endedAt === undefined,
+    });
     await this.pump(process, signal, async (chunk) => emit({ type: chunk.stream, data: chunk.data }), emit);
   }
 
