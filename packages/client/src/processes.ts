@@ -164,16 +164,19 @@ export class Processes {
 
   /**
    * Yields what the process wrote so far, then its live output, then one `exit` event. Leaving
-   * the loop disconnects; the process keeps running.
+   * the loop disconnects; the process keeps running. With `follow: false` it stops after what
+   * was written so far (with the `exit` only if the process already ended).
    */
   async *output(
     pidOrTag: number | string,
-    options: { signal?: AbortSignal } = {},
+    options: { signal?: AbortSignal; follow?: boolean } = {},
   ): AsyncGenerator<ProcessOutputEvent, void, undefined> {
     const path = this.processRoute(pidOrTag, '/output');
+    const follow = options.follow !== false;
     const response = await this.transport.request({
       method: 'GET',
       path,
+      query: follow ? undefined : { follow: 'false' },
       accept: 'application/x-ndjson',
       timeoutMs: null,
       signal: options.signal,
@@ -194,7 +197,7 @@ export class Processes {
       if (error instanceof SyntaxError) throw invalid(`${url}: ${error.message}`);
       throw this.transport.networkError(error, url, options.signal, null);
     }
-    if (!exited) throw invalid(`GET ${url}: the stream ended before the exit`);
+    if (!exited && follow) throw invalid(`GET ${url}: the stream ended before the exit`);
   }
 
   /**

@@ -5,6 +5,7 @@ import { registerCoordinatorCommand } from './coordinator-command.js';
 import { registerDoctorCommand } from './doctor-command.js';
 import { registerImageCommand } from './image-command.js';
 import { registerMcpCommand } from './mcp-command.js';
+import { registerProcessCommands } from './process-commands.js';
 import { registerServeCommand } from './serve-command.js';
 
 /** The `sandpool` command line: the worker, its image, and the client commands. */
@@ -17,6 +18,7 @@ registerServeCommand(program);
 registerCoordinatorCommand(program);
 // Further commands register here, one line each.
 registerClientCommands(program);
+registerProcessCommands(program);
 registerImageCommand(program);
 registerMcpCommand(program);
 registerDoctorCommand(program);

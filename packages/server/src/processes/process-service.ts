@@ -234,6 +234,7 @@ export class ProcessService {
     selector: string,
     emit: (event: ProcessOutputEvent) => Promise<void> | void,
     signal?: AbortSignal,
+    { live = true }: { live?: boolean } = {},
   ): Promise<void> {
     const process = this.find(sessionId, selector);
     // A first line at once: the client knows it is attached (and headers go out) before output.
@@ -244,7 +245,13 @@ export class ProcessService {
       pty: process.pty,
       running: process.endedAt === undefined,
     });
-    await this.pump(process, signal, async (chunk) => emit({ type: chunk.stream, data: chunk.data }), emit);
+    await this.pump(
+      process,
+      signal,
+      async (chunk) => emit({ type: chunk.stream, data: chunk.data }),
+      emit,
+      live,
+    );
   }
 
   /** As `follow`, in raw bytes, for a terminal. */
@@ -316,6 +323,7 @@ export class ProcessService {
     signal: AbortSignal | undefined,
     emitChunk: (chunk: OutputChunk) => Promise<void>,
     emitEvent: (event: ProcessOutputEvent) => Promise<void> | void,
+    live = true,
   ): Promise<void> {
     let cursor: OutputCursor = { seq: 0, offset: 0 };
     for (;;) {
@@ -344,6 +352,7 @@ export class ProcessService {
         }
         return;
       }
+      if (!live) return; // only what was kept: the process still runs
       await process.output.changed(signal);
     }
   }

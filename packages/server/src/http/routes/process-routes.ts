@@ -141,8 +141,12 @@ export const processRoutes: FastifyPluginAsyncTypebox<{
       schema: {
         tags,
         summary:
-          'NDJSON: the kept output (a `truncated` line when older output was dropped), then live output, then `exit`',
+          'NDJSON: `start`, the kept output (a `truncated` line when older output was dropped), then live output, then `exit`; `?follow=false` stops after the kept output',
         params: ProcessParams,
+        querystring: Type.Object(
+          { follow: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])) },
+          { additionalProperties: false },
+        ),
         response: { 200: NdjsonLines, ...errors },
       },
     },
@@ -153,7 +157,9 @@ export const processRoutes: FastifyPluginAsyncTypebox<{
       const out = new PassThrough();
       const emit = ndjsonWriter(out);
       processes
-        .follow(id, pid, (event: ProcessOutputEvent) => emit(event), signal)
+        .follow(id, pid, (event: ProcessOutputEvent) => emit(event), signal, {
+          live: request.query.follow !== 'false',
+        })
         .catch(async (error: unknown) => {
           const failure =
             error instanceof SandpoolError
