@@ -1,6 +1,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { ProcessNotFoundError, Sandbox, type WatchEvent } from '@sandpool/client';
+import { createSandboxTools } from '@sandpool/langchain';
 import { runProcess } from './support/run-process.js';
 import { startWorker, type TestWorker } from './support/worker-harness.js';
 
@@ -115,5 +119,54 @@ describe('processes, terminals and watches from the clients', { timeout: 120_000
       'killed 137',
       'events exit',
     ]);
+  });
+
+  test('MCP: start_process runs a server a later run_command reaches; process_output shows its log', async () => {
+    const client = new Client({ name: 'process-test', version: '1.0.0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${w.url}/mcp`)));
+    const call = async (name: string, args: Record<string, unknown>) => {
+      const result = (await client.callTool({ name, arguments: args })) as CallToolResult;
+      const first = result.content[0];
+      return { text: first?.type === 'text' ? first.text : '', isError: result.isError === true };
+    };
+    try {
+      const started = await call('start_process', {
+        command: 'python3 -m http.server 8123 --bind 127.0.0.1',
+        tag: 'web',
+      });
+      assert.match(started.text, /^started pid \d+ \(tag web\)/);
+      let reached = '';
+      for (let i = 0; i < 50 && !reached.includes('Directory listing'); i++) {
+        reached = (await call('run_command', { command: 'curl -s localhost:8123/' })).text;
+        if (!reached.includes('Directory listing')) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.match(reached, /Directory listing/);
+      const log = await call('process_output', { process: 'web', wait_seconds: 1 });
+      assert.match(log.text, /state: running/);
+      assert.match(log.text, /"GET \/ HTTP\/1.1" 200/);
+      const finite = await call('start_process', { command: 'echo done; exit 3' });
+      const pid = /pid (\d+)/.exec(finite.text)?.[1] ?? '';
+      const ended = await call('process_output', { process: pid, wait_seconds: 10 });
+      assert.match(ended.text, /state: exited with code 3\noutput:\ndone/);
+      const missing = await call('process_output', { process: 'nothing-here' });
+      assert.equal(missing.isError, true);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('LangChain: sandbox_start_process and sandbox_process_output', async () => {
+    const toolkit = await createSandboxTools({ sandbox });
+    assert.deepEqual(
+      toolkit.processTools.map((t) => t.name),
+      ['sandbox_start_process', 'sandbox_process_output'],
+    );
+    const started = String(
+      await toolkit.startProcessTool.invoke({ command: 'echo from langchain; sleep 1; echo bye', tag: 'lc' }),
+    );
+    assert.match(started, /^started pid \d+ \(tag lc\)/);
+    const output = String(await toolkit.processOutputTool.invoke({ process: 'lc', wait_seconds: 10 }));
+    assert.match(output, /state: exited with code 0\noutput:\nfrom langchain\nbye/);
+    await toolkit.close(); // leaves the caller's sandbox open
   });
 });

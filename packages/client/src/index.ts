@@ -41,6 +41,7 @@ export {
 export { Pty, PtySession, type PtyCreateOptions } from './pty.js';
 export { FileWatcher, type WatchEvent, type WatchHandle, type WatchOptions } from './watch.js';
 export { clipForModel, describeExecResult, isCorrectableByModel } from './model-text.js';
+export { describeProcessForModel } from './process-model-text.js';
 export {
   DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_URL,

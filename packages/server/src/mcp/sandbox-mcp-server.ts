@@ -12,6 +12,7 @@ import {
 } from '@sandpool/client';
 import { z } from 'zod';
 import type { SandboxLease } from './sandbox-lease.js';
+import { registerProcessTools } from './process-tools.js';
 
 /** Options of {@link createSandboxMcpServer}. */
 export interface SandboxMcpServerOptions {
@@ -304,5 +305,6 @@ export function createSandboxMcpServer(
       }),
   );
 
+  registerProcessTools(server, lease, limitChars, guarded);
   return server;
 }
