@@ -39,9 +39,13 @@ describe('process commands of the CLI', { timeout: 180_000 }, () => {
     });
     const ps = await cli('ps', '--session', id, '--json');
     assert.equal(ps.code, 0, ps.stderr);
-    const listed = (JSON.parse(ps.stdout) as { processes: { pid: number; tag: string; running: boolean }[] })
-      .processes;
-    assert.deepEqual(listed.map((p) => [p.pid, p.tag, p.running]), [[started.body.pid, 'bg', true]]);
+    const listed = (
+      JSON.parse(ps.stdout) as { processes: { pid: number; tag: string; running: boolean }[] }
+    ).processes;
+    assert.deepEqual(
+      listed.map((p) => [p.pid, p.tag, p.running]),
+      [[started.body.pid, 'bg', true]],
+    );
     const table = await cli('ps', '--session', id);
     assert.match(table.stdout, /^PID\s+TAG\s+STATUS/);
     assert.match(table.stdout, /bg\s+running/);
@@ -114,7 +118,11 @@ describe('process commands of the CLI', { timeout: 180_000 }, () => {
         'the terminal is restored',
       );
       // The session the shell opened for itself is closed.
-      const sessions = await call<{ sessions: { session_id: string }[] }>(w.url, 'GET', '/v1/sessions');
+      const sessions = await call<{ sessions: { session_id: string }[] }>(
+        w.url,
+        'GET',
+        '/v1/sessions',
+      );
       assert.deepEqual(
         sessions.body.sessions.map((s) => s.session_id),
         [id],

@@ -34,10 +34,13 @@ describe('processes, terminals and watches from the clients', { timeout: 120_000
   });
 
   test('SDK: start, list, get, connect, sendStdin, signal, kill', async () => {
-    const started = await sandbox.processes.start('echo first; read line; echo got $line; sleep 300', {
-      tag: 'reader',
-      stdin: true,
-    });
+    const started = await sandbox.processes.start(
+      'echo first; read line; echo got $line; sleep 300',
+      {
+        tag: 'reader',
+        stdin: true,
+      },
+    );
     assert.equal(started.tag, 'reader');
     const listed = await sandbox.processes.list();
     assert.deepEqual(
@@ -162,10 +165,15 @@ describe('processes, terminals and watches from the clients', { timeout: 120_000
       ['sandbox_start_process', 'sandbox_process_output'],
     );
     const started = String(
-      await toolkit.startProcessTool.invoke({ command: 'echo from langchain; sleep 1; echo bye', tag: 'lc' }),
+      await toolkit.startProcessTool.invoke({
+        command: 'echo from langchain; sleep 1; echo bye',
+        tag: 'lc',
+      }),
     );
     assert.match(started, /^started pid \d+ \(tag lc\)/);
-    const output = String(await toolkit.processOutputTool.invoke({ process: 'lc', wait_seconds: 10 }));
+    const output = String(
+      await toolkit.processOutputTool.invoke({ process: 'lc', wait_seconds: 10 }),
+    );
     assert.match(output, /state: exited with code 0\noutput:\nfrom langchain\nbye/);
     await toolkit.close(); // leaves the caller's sandbox open
   });

@@ -37,15 +37,22 @@ describe('background processes stay bounded', { timeout: 180_000 }, () => {
 
   test('clients that vanish mid-stream affect neither the process nor the worker', async () => {
     const id = await createSession(w.url);
-    const { body: ticker } = await call<{ pid: number }>(w.url, 'POST', `/v1/sessions/${id}/processes`, {
-      command: 'while :; do echo tick; sleep 0.02; done',
-      tag: 'ticker',
-    });
+    const { body: ticker } = await call<{ pid: number }>(
+      w.url,
+      'POST',
+      `/v1/sessions/${id}/processes`,
+      {
+        command: 'while :; do echo tick; sleep 0.02; done',
+        tag: 'ticker',
+      },
+    );
     await exec(w.url, id, { command: 'mkdir -p watched' });
     const fdsBefore = await agentFds(w.url, id);
     const serverConnections = () =>
       new Promise<number>((resolve, reject) =>
-        w.worker.app.server.getConnections((error, count) => (error ? reject(error) : resolve(count))),
+        w.worker.app.server.getConnections((error, count) =>
+          error ? reject(error) : resolve(count),
+        ),
       );
     const connectionsBefore = await serverConnections();
     // Clients that vanish: their connections are cut after the first bytes (a crash, a lost
@@ -72,21 +79,34 @@ describe('background processes stay bounded', { timeout: 180_000 }, () => {
     assert.ok((await agentFds(w.url, id)) >= fdsBefore + 15, 'each watch holds an inotify fd');
     for (const client of clients) client.destroy();
     for (const socket of sockets) socket.terminate();
-    await settle(async () => (await agentFds(w.url, id)) <= fdsBefore, 'the agent closed every watch');
+    await settle(
+      async () => (await agentFds(w.url, id)) <= fdsBefore,
+      'the agent closed every watch',
+    );
     await settle(async () => {
       const now = await serverConnections();
       return now <= connectionsBefore;
     }, 'the worker closed every client socket');
-    const status = await call<{ running: boolean }>(w.url, 'GET', `/v1/sessions/${id}/processes/ticker`);
+    const status = await call<{ running: boolean }>(
+      w.url,
+      'GET',
+      `/v1/sessions/${id}/processes/ticker`,
+    );
     assert.equal(status.body.running, true, 'the process outlives its clients');
     // Deleting the session ends the process and a stream still attached to it.
-    const last = new NdjsonReader(await fetch(`${w.url}/v1/sessions/${id}/processes/ticker/output`));
+    const last = new NdjsonReader(
+      await fetch(`${w.url}/v1/sessions/${id}/processes/ticker/output`),
+    );
     await last.until((e) => e.type === 'stdout');
     assert.equal((await call(w.url, 'DELETE', `/v1/sessions/${id}`)).status, 204);
     const end = await last.until((e) => e.type === 'error' || e.type === 'exit');
     assert.equal(end.type, 'error');
     assert.equal(await last.next(), undefined);
-    const gone = await call<{ error: { code: string } }>(w.url, 'GET', `/v1/sessions/${id}/processes`);
+    const gone = await call<{ error: { code: string } }>(
+      w.url,
+      'GET',
+      `/v1/sessions/${id}/processes`,
+    );
     assert.equal(gone.status, 404);
   });
 
@@ -98,13 +118,19 @@ describe('background processes stay bounded', { timeout: 180_000 }, () => {
     await new Promise((r) => setTimeout(r, 1500));
     const health = await call(w.url, 'GET', '/health');
     assert.equal(health.status, 200);
-    const reader = new NdjsonReader(await fetch(`${w.url}/v1/sessions/${id}/processes/${body.pid}/output`));
+    const reader = new NdjsonReader(
+      await fetch(`${w.url}/v1/sessions/${id}/processes/${body.pid}/output`),
+    );
     assert.equal((await reader.next())?.type, 'start');
     const truncated = await reader.next();
     assert.equal(truncated?.type, 'truncated');
     assert.ok(Number(truncated?.dropped_bytes) > 1024 * 1024, JSON.stringify(truncated));
     await reader.cancel();
-    const killed = await call<{ exit_code: number }>(w.url, 'DELETE', `/v1/sessions/${id}/processes/${body.pid}`);
+    const killed = await call<{ exit_code: number }>(
+      w.url,
+      'DELETE',
+      `/v1/sessions/${id}/processes/${body.pid}`,
+    );
     assert.equal(killed.body.exit_code, 137);
     await call(w.url, 'DELETE', `/v1/sessions/${id}`);
   });
@@ -113,9 +139,14 @@ describe('background processes stay bounded', { timeout: 180_000 }, () => {
     const id = await createSession(w.url);
     const started: number[] = [];
     for (let i = 0; i < 4; i++) {
-      const { status, body } = await call<{ pid: number }>(w.url, 'POST', `/v1/sessions/${id}/processes`, {
-        argv: ['sleep', '300'],
-      });
+      const { status, body } = await call<{ pid: number }>(
+        w.url,
+        'POST',
+        `/v1/sessions/${id}/processes`,
+        {
+          argv: ['sleep', '300'],
+        },
+      );
       assert.equal(status, 201);
       started.push(body.pid);
     }

@@ -25,12 +25,19 @@ export class NdjsonReader {
       }
       if (this.done) return undefined;
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no event within ${timeoutMs} ms; seen ${JSON.stringify(this.seen)}`);
+      if (left <= 0)
+        throw new Error(`no event within ${timeoutMs} ms; seen ${JSON.stringify(this.seen)}`);
       let timer: NodeJS.Timeout | undefined;
       const chunk = await Promise.race([
         this.reader.read(),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no event within ${timeoutMs} ms; seen ${JSON.stringify(this.seen)}`)), left);
+          timer = setTimeout(
+            () =>
+              reject(
+                new Error(`no event within ${timeoutMs} ms; seen ${JSON.stringify(this.seen)}`),
+              ),
+            left,
+          );
         }),
       ]).finally(() => clearTimeout(timer));
       if (chunk.done) this.done = true;

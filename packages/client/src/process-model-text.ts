@@ -32,6 +32,8 @@ export async function describeProcessForModel(
     : `exited with code ${info.exitCode ?? 'unknown'}${info.timedOut ? ' (killed at its timeout)' : ''}`;
   const lines = [`process: ${info.command}`, `state: ${state}`];
   if (dropped > 0) lines.push(`(${dropped} earlier bytes of output were dropped)`);
-  lines.push(text === '' ? 'output: (none yet)' : `output:\n${clipForModel(text, limitChars, 'output')}`);
+  lines.push(
+    text === '' ? 'output: (none yet)' : `output:\n${clipForModel(text, limitChars, 'output')}`,
+  );
   return lines.join('\n');
 }

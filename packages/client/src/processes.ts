@@ -152,7 +152,10 @@ export class Processes {
   }
 
   /** One process, by pid or tag. */
-  async get(pidOrTag: number | string, options: { signal?: AbortSignal } = {}): Promise<ProcessInfo> {
+  async get(
+    pidOrTag: number | string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<ProcessInfo> {
     return parseProcessInfo(
       await this.transport.requestJson({
         method: 'GET',
@@ -213,7 +216,8 @@ export class Processes {
       for await (const event of this.output(pidOrTag, { signal })) {
         if (event.type === 'stdout') options.onStdout?.(event.data);
         else if (event.type === 'stderr') options.onStderr?.(event.data);
-        else if (event.type === 'exit') return { exitCode: event.exitCode, timedOut: event.timedOut };
+        else if (event.type === 'exit')
+          return { exitCode: event.exitCode, timedOut: event.timedOut };
       }
       throw invalid('the output stream ended before the exit');
     })();
@@ -265,7 +269,10 @@ export class Processes {
   }
 
   /** Kills the process's group and resolves with the ended process. */
-  async kill(pidOrTag: number | string, options: { signal?: AbortSignal } = {}): Promise<ProcessInfo> {
+  async kill(
+    pidOrTag: number | string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<ProcessInfo> {
     return parseProcessInfo(
       await this.transport.requestJson({
         method: 'DELETE',

@@ -115,10 +115,7 @@ export class Pty {
   }
 
   /** Attaches to a terminal started earlier (by pid or tag): its screen so far, then live. */
-  connect(
-    pid: number,
-    options: Pick<PtyCreateOptions, 'onData' | 'signal'> = {},
-  ): PtySession {
+  connect(pid: number, options: Pick<PtyCreateOptions, 'onData' | 'signal'> = {}): PtySession {
     return new PtySession(this.processes, pid, options.onData, options.signal);
   }
 

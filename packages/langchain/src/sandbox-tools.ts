@@ -153,7 +153,9 @@ function makeTools(sandbox: Sandbox, limitChars: number, defaultTimeoutMs: numbe
 
   const processOutput = tool(
     async ({ process, wait_seconds: waitSeconds }) =>
-      explainFileErrors(() => describeProcessForModel(sandbox, process, limitChars, waitSeconds ?? 0)),
+      explainFileErrors(() =>
+        describeProcessForModel(sandbox, process, limitChars, waitSeconds ?? 0),
+      ),
     {
       name: 'sandbox_process_output',
       description:

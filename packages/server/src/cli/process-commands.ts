@@ -121,12 +121,7 @@ export function registerProcessCommands(program: Command): void {
       .option('--template <name>', 'template of the new session')
       .option('-c, --command <command>', 'run this instead of bash'),
   ).action((flags: ClientFlags & { session?: string; template?: string; command?: string }) =>
-    runAction(
-      'shell',
-      flags,
-      () => runShell(flags),
-      EXIT_SANDPOOL_FAILED,
-    ),
+    runAction('shell', flags, () => runShell(flags), EXIT_SANDPOOL_FAILED),
   );
 }
 
@@ -140,11 +135,14 @@ async function runShell(
     : await Sandbox.connect(flags.session ?? '', options);
   try {
     const size = terminalSize();
-    const started = await sandbox.processes.start(
-      flags.command ?? ['/bin/bash', '-l'],
-      { pty: size },
+    const started = await sandbox.processes.start(flags.command ?? ['/bin/bash', '-l'], {
+      pty: size,
+    });
+    return await attachTerminal(
+      sandbox,
+      started.pid,
+      options.apiKey ?? process.env.SANDPOOL_API_KEY,
     );
-    return await attachTerminal(sandbox, started.pid, options.apiKey ?? process.env.SANDPOOL_API_KEY);
   } finally {
     if (own) await sandbox.close().catch(() => undefined);
   }
@@ -190,7 +188,11 @@ function terminalSize(): { cols: number; rows: number } {
  * Bridges this terminal to the process's PTY WebSocket: raw mode, keys out, bytes in, resize on
  * SIGWINCH; the terminal is restored however it ends. Resolves with the remote exit code.
  */
-function attachTerminal(sandbox: Sandbox, pid: number, apiKey: string | undefined): Promise<number> {
+function attachTerminal(
+  sandbox: Sandbox,
+  pid: number,
+  apiKey: string | undefined,
+): Promise<number> {
   const url = `${sandbox.url.replace(/^http/, 'ws')}/v1/sessions/${sandbox.sessionId}/processes/${pid}/pty`;
   const socket = new WebSocket(url, {
     headers: apiKey === undefined ? {} : { authorization: `Bearer ${apiKey}` },
@@ -242,7 +244,8 @@ function attachTerminal(sandbox: Sandbox, pid: number, apiKey: string | undefine
         error?: { message?: string };
       };
       if (event.type === 'exit') exitCode = event.exit_code;
-      else if (event.type === 'error') failure = new Error(event.error?.message ?? 'terminal error');
+      else if (event.type === 'error')
+        failure = new Error(event.error?.message ?? 'terminal error');
       else if (event.type === 'truncated') printDiagnostic('\r\n[earlier output was dropped]\r');
     });
     socket.once('unexpected-response', (_request, response) => {
@@ -284,6 +287,8 @@ function formatTable(processes: ProcessInfo[]): string {
   const header = ['PID', 'TAG', 'STATUS', 'STARTED', 'COMMAND'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   return [header, ...rows]
-    .map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  '))
+    .map((r) =>
+      r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  '),
+    )
     .join('\n');
 }

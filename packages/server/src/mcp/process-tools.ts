@@ -16,7 +16,9 @@ export function registerProcessTools(
   limitChars: number,
   guarded: (run: () => Promise<CallToolResult>) => Promise<CallToolResult>,
 ): void {
-  const text = (message: string): CallToolResult => ({ content: [{ type: 'text', text: message }] });
+  const text = (message: string): CallToolResult => ({
+    content: [{ type: 'text', text: message }],
+  });
 
   server.registerTool(
     'start_process',
@@ -61,10 +63,7 @@ export function registerProcessTools(
         'exited, and its output so far (long output is shortened to its start and end). With ' +
         'wait_seconds, first wait up to that long for it to exit, collecting what it prints.',
       inputSchema: {
-        process: z
-          .string()
-          .min(1)
-          .describe('The pid (as text) or tag given by start_process.'),
+        process: z.string().min(1).describe('The pid (as text) or tag given by start_process.'),
         wait_seconds: z
           .number()
           .int()

@@ -150,7 +150,8 @@ export class ProcessService {
     }
     this.makeRoom(table);
     const output = new OutputLog(this.options.limits.bufferBytesPerProcess, this.budget);
-    let managed: ManagedProcess | undefined;
+    // Set once the process runs; its events before that only reach its output log.
+    const ref: { managed?: ManagedProcess } = {};
     table.starting++;
     let handle: BackgroundProcess;
     try {
@@ -165,11 +166,11 @@ export class ProcessService {
         {
           onOutput: (stream, chunk) => output.append(stream, chunk),
           onExit: (exitCode) => {
-            if (managed) this.ended(managed, exitCode);
+            if (ref.managed) this.ended(ref.managed, exitCode);
             else output.close();
           },
           onLost: (error) => {
-            if (managed) this.lost(managed, error);
+            if (ref.managed) this.lost(ref.managed, error);
             else output.release();
           },
         },
@@ -183,7 +184,7 @@ export class ProcessService {
     }
     const stale = table.byPid.get(handle.pid);
     if (stale) this.forget(stale); // a pid reused after an exited process: the new one wins
-    managed = {
+    const managed: ManagedProcess = {
       sessionId,
       pid: handle.pid,
       tag,
@@ -196,6 +197,7 @@ export class ProcessService {
       output,
       timedOut: false,
     };
+    ref.managed = managed;
     table.byPid.set(handle.pid, managed);
     if (output.ended) this.ended(managed, 0); // exited before we knew its pid (not possible today)
     if (timeoutMs > 0) {
@@ -331,7 +333,8 @@ export class ProcessService {
       const { droppedBytes, chunks } = process.output.read(cursor);
       if (droppedBytes > 0) {
         await emitEvent({ type: 'truncated', dropped_bytes: droppedBytes });
-        if (chunks.length === 0) cursor = { seq: process.output.endSeq, offset: process.output.writtenBytes };
+        if (chunks.length === 0)
+          cursor = { seq: process.output.endSeq, offset: process.output.writtenBytes };
       }
       for (const chunk of chunks) {
         if (signal?.aborted) return;
@@ -367,7 +370,10 @@ export class ProcessService {
       { sessionId: process.sessionId, pid: process.pid, exitCode, timedOut: process.timedOut },
       'background process ended',
     );
-    process.retainTimer = setTimeout(() => this.forget(process), this.options.limits.retainExitedMs);
+    process.retainTimer = setTimeout(
+      () => this.forget(process),
+      this.options.limits.retainExitedMs,
+    );
     process.retainTimer.unref();
   }
 
@@ -479,7 +485,8 @@ export class ProcessService {
   private findLatestByTag(table: SessionTable, tag: string): ManagedProcess | undefined {
     let latest: ManagedProcess | undefined;
     for (const process of table.byPid.values()) {
-      if (process.tag === tag && (!latest || process.startedAt >= latest.startedAt)) latest = process;
+      if (process.tag === tag && (!latest || process.startedAt >= latest.startedAt))
+        latest = process;
     }
     return latest;
   }

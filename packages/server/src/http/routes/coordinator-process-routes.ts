@@ -105,7 +105,8 @@ export const coordinatorPtyProxy: FastifyPluginAsyncTypebox<CoordinatorRouteOpti
         else closeBoth(1008, 'too many messages before the terminal opened');
       });
       upstream.on('open', () => {
-        for (const message of early.splice(0)) upstream.send(message.data, { binary: message.binary });
+        for (const message of early.splice(0))
+          upstream.send(message.data, { binary: message.binary });
       });
       upstream.on('message', (data, binary) => {
         if (client.readyState === WebSocket.OPEN) client.send(data, { binary });

@@ -207,8 +207,12 @@ export const coordinatorRoutes: FastifyPluginAsyncTypebox<CoordinatorRouteOption
 
   // Processes and watches (their NDJSON streams too) go to the session's worker like the rest.
   for (const { method, url } of PROCESS_PROXY_ROUTES) {
-    app.route({ method, url, ...params, handler: async (request, reply) =>
-      relay(request, reply, request.params.id) });
+    app.route({
+      method,
+      url,
+      ...params,
+      handler: async (request, reply) => relay(request, reply, request.params.id),
+    });
   }
 
   // The API document and its UI are the workers' own: any live worker serves them.

@@ -37,10 +37,17 @@ const TerminalControl = Type.Union([
     { additionalProperties: false },
   ),
   Type.Object(
-    { type: Type.Literal('resize'), cols: TerminalSizeSchema.properties.cols, rows: TerminalSizeSchema.properties.rows },
+    {
+      type: Type.Literal('resize'),
+      cols: TerminalSizeSchema.properties.cols,
+      rows: TerminalSizeSchema.properties.rows,
+    },
     { additionalProperties: false },
   ),
-  Type.Object({ type: Type.Literal('signal'), signal: SignalBody.properties.signal }, { additionalProperties: false }),
+  Type.Object(
+    { type: Type.Literal('signal'), signal: SignalBody.properties.signal },
+    { additionalProperties: false },
+  ),
   Type.Object({ type: Type.Literal('eof') }, { additionalProperties: false }),
 ]);
 
@@ -87,7 +94,8 @@ export const processRoutes: FastifyPluginAsyncTypebox<{
     {
       schema: {
         tags,
-        summary: 'Start a background process (answers at once; it runs until it exits or the session ends)',
+        summary:
+          'Start a background process (answers at once; it runs until it exits or the session ends)',
         params: SessionParams,
         body: StartProcessBody,
         response: { 201: StartedProcessView, ...errors },
@@ -164,7 +172,10 @@ export const processRoutes: FastifyPluginAsyncTypebox<{
           const failure =
             error instanceof SandpoolError
               ? error
-              : new SandpoolError('runtime_unavailable', `The output stream failed: ${String(error)}`);
+              : new SandpoolError(
+                  'runtime_unavailable',
+                  `The output stream failed: ${String(error)}`,
+                );
           await emit({ type: 'error', error: failure.toBody().error });
         })
         .finally(() => out.end());
@@ -269,7 +280,7 @@ export const processRoutes: FastifyPluginAsyncTypebox<{
       },
       // Unknown sessions and processes answer with a status before the upgrade.
       preHandler: async (request) => {
-        const { id, pid } = request.params as ProcessParams;
+        const { id, pid } = request.params;
         processes.check(id, pid);
       },
     },
@@ -308,7 +319,12 @@ export const processRoutes: FastifyPluginAsyncTypebox<{
   );
 };
 
-function serveTerminal(socket: WebSocket, processes: ProcessService, id: string, pid: string): void {
+function serveTerminal(
+  socket: WebSocket,
+  processes: ProcessService,
+  id: string,
+  pid: string,
+): void {
   const controller = new AbortController();
   const sendJson = (event: object) => {
     if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(event));
@@ -340,7 +356,9 @@ function serveTerminal(socket: WebSocket, processes: ProcessService, id: string,
       else processes.writeStdin(id, pid, Buffer.alloc(0), true);
     } catch (error) {
       const failure =
-        error instanceof SandpoolError ? error : new SandpoolError('invalid_request', String(error));
+        error instanceof SandpoolError
+          ? error
+          : new SandpoolError('invalid_request', String(error));
       sendJson({ type: 'error', error: failure.toBody().error });
     }
   });
@@ -355,13 +373,17 @@ function serveTerminal(socket: WebSocket, processes: ProcessService, id: string,
           return;
         }
         // Waits until the bytes are handed to the socket: a slow terminal holds its own stream.
-        await new Promise<void>((resolve) => socket.send(event.data, { binary: true }, () => resolve()));
+        await new Promise<void>((resolve) =>
+          socket.send(event.data, { binary: true }, () => resolve()),
+        );
       },
       controller.signal,
     )
     .catch((error: unknown) => {
       const failure =
-        error instanceof SandpoolError ? error : new SandpoolError('runtime_unavailable', String(error));
+        error instanceof SandpoolError
+          ? error
+          : new SandpoolError('runtime_unavailable', String(error));
       sendJson({ type: 'error', error: failure.toBody().error });
     })
     .finally(() => {

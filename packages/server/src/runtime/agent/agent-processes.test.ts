@@ -15,7 +15,10 @@ import { encodeFrame } from './agent-protocol.js';
 // The real agent over pipes (no Docker): background processes, PTYs and watches.
 const AGENT = fileURLToPath(new URL('../../../../agent/sandpool_agent.py', import.meta.url));
 
-async function startAgent(): Promise<{ client: AgentClient; child: ChildProcessWithoutNullStreams }> {
+async function startAgent(): Promise<{
+  client: AgentClient;
+  child: ChildProcessWithoutNullStreams;
+}> {
   const child = spawn('python3', [AGENT], { stdio: ['pipe', 'pipe', 'pipe'] });
   const client = new AgentClient({
     send: async (frame) => {
@@ -101,14 +104,22 @@ describe('agent background processes (real agent over pipes)', () => {
   test('signals reach the group; kill ends it with 137', async () => {
     const run = recorder();
     const proc = await processes.start(
-      { argv: ['sh', '-c', 'trap "echo bye; exit 7" TERM; echo up; while :; do sleep 0.05; done'], cwd: dir, env: {}, stdin: false },
+      {
+        argv: ['sh', '-c', 'trap "echo bye; exit 7" TERM; echo up; while :; do sleep 0.05; done'],
+        cwd: dir,
+        env: {},
+        stdin: false,
+      },
       run.events,
     );
     await until(() => run.out.includes('up'), 'the trap');
     proc.signal('SIGTERM');
     assert.equal(await run.exit, 7);
     const sleeper = recorder();
-    const other = await processes.start({ argv: ['sleep', '600'], cwd: dir, env: {}, stdin: false }, sleeper.events);
+    const other = await processes.start(
+      { argv: ['sleep', '600'], cwd: dir, env: {}, stdin: false },
+      sleeper.events,
+    );
     other.kill();
     assert.equal(await sleeper.exit, 137);
   });
@@ -116,7 +127,13 @@ describe('agent background processes (real agent over pipes)', () => {
   test('a pseudo-terminal: TERM, size, resize, and ^D as end of input', async () => {
     const run = recorder();
     const proc = await processes.start(
-      { argv: ['sh', '-c', 'echo $TERM; stty size; read x; stty size; cat'], cwd: dir, env: {}, stdin: false, pty: { cols: 90, rows: 20 } },
+      {
+        argv: ['sh', '-c', 'echo $TERM; stty size; read x; stty size; cat'],
+        cwd: dir,
+        env: {},
+        stdin: false,
+        pty: { cols: 90, rows: 20 },
+      },
       run.events,
     );
     await until(() => run.out.includes('20 90'), 'the first size');
@@ -131,8 +148,14 @@ describe('agent background processes (real agent over pipes)', () => {
 
   test('a program that does not exist fails the start', async () => {
     await assert.rejects(
-      processes.start({ argv: ['/no/such/program'], cwd: dir, env: {}, stdin: false }, recorder().events),
-      (error: unknown) => error instanceof SandpoolError && error.code === 'invalid_request' && /ENOENT/.test(error.message),
+      processes.start(
+        { argv: ['/no/such/program'], cwd: dir, env: {}, stdin: false },
+        recorder().events,
+      ),
+      (error: unknown) =>
+        error instanceof SandpoolError &&
+        error.code === 'invalid_request' &&
+        /ENOENT/.test(error.message),
     );
   });
 
@@ -152,7 +175,13 @@ describe('agent background processes (real agent over pipes)', () => {
     await until(() => events.some((e) => e.type === 'remove'), 'the remove');
     assert.deepEqual(
       events.map((e) => `${e.type} ${e.name}`),
-      ['create sub/a.txt', 'write sub/a.txt', 'rename sub/a.txt', 'create sub/b.txt', 'remove sub/b.txt'],
+      [
+        'create sub/a.txt',
+        'write sub/a.txt',
+        'rename sub/a.txt',
+        'create sub/b.txt',
+        'remove sub/b.txt',
+      ],
     );
     await mkdir(path.join(root, 'new'));
     await writeFile(path.join(root, 'new', 'deep.txt'), 'y');
@@ -165,7 +194,11 @@ describe('agent background processes (real agent over pipes)', () => {
 
   test('watching a missing directory fails with file_not_found', async () => {
     await assert.rejects(
-      processes.watch(path.join(dir, 'nope'), false, { onEvents: () => undefined, onEnd: () => undefined, onLost: () => undefined }),
+      processes.watch(path.join(dir, 'nope'), false, {
+        onEvents: () => undefined,
+        onEnd: () => undefined,
+        onLost: () => undefined,
+      }),
       (error: unknown) => error instanceof SandpoolError && error.code === 'file_not_found',
     );
   });
@@ -186,13 +219,17 @@ describe('a hostile agent cannot flood the worker through a process', () => {
   test('output beyond the window ends the connection (the session is lost)', async () => {
     const fake = fakeAgent();
     const run = recorder();
-    const starting = new AgentProcesses(fake.client).start({ argv: ['x'], cwd: '/', env: {}, stdin: false }, run.events);
+    const starting = new AgentProcesses(fake.client).start(
+      { argv: ['x'], cwd: '/', env: {}, stdin: false },
+      run.events,
+    );
     const id = fake.sent[0]?.readUInt32BE(5) ?? 0;
-    fake.client.receive(encodeFrame(ProcessReplyType.started, id, { pid: 42 }));
+    void fake.client.receive(encodeFrame(ProcessReplyType.started, id, { pid: 42 }));
     await starting;
     // Acks are held past the output rate; the agent that ignores the window is cut off.
     const chunk = Buffer.alloc(1024 * 1024 - 1, 0x61);
-    for (let i = 0; i < 40 && !fake.lost(); i++) fake.client.receive(encodeFrame(ProcessReplyType.stdout, id, chunk));
+    for (let i = 0; i < 40 && !fake.lost(); i++)
+      void fake.client.receive(encodeFrame(ProcessReplyType.stdout, id, chunk));
     assert.match(fake.lost(), /unacknowledged process output/);
     const error = await run.lost;
     assert.ok(error instanceof SandpoolError && error.code === 'session_lost');
@@ -207,17 +244,25 @@ describe('a hostile agent cannot flood the worker through a process', () => {
       onLost: () => undefined,
     });
     const id = fake.sent[0]?.readUInt32BE(5) ?? 0;
-    fake.client.receive(encodeFrame(ProcessReplyType.watchReady, id, {}));
+    void fake.client.receive(encodeFrame(ProcessReplyType.watchReady, id, {}));
     await watching;
-    fake.client.receive(encodeFrame(ProcessReplyType.watchEvents, id, { events: [['explode', 1, 'x']] }));
+    void fake.client.receive(
+      encodeFrame(ProcessReplyType.watchEvents, id, { events: [['explode', 1, 'x']] }),
+    );
     assert.match(fake.lost(), /malformed watch event/);
   });
 
   test('a start answered with a bogus pid ends the connection', async () => {
     const fake = fakeAgent();
-    const starting = new AgentProcesses(fake.client).start({ argv: ['x'], cwd: '/', env: {}, stdin: false }, recorder().events);
+    const starting = new AgentProcesses(fake.client).start(
+      { argv: ['x'], cwd: '/', env: {}, stdin: false },
+      recorder().events,
+    );
     const id = fake.sent[0]?.readUInt32BE(5) ?? 0;
-    fake.client.receive(encodeFrame(ProcessReplyType.started, id, { pid: -1 }));
-    await assert.rejects(starting, (e: unknown) => e instanceof SandpoolError && e.code === 'session_lost');
+    void fake.client.receive(encodeFrame(ProcessReplyType.started, id, { pid: -1 }));
+    await assert.rejects(
+      starting,
+      (e: unknown) => e instanceof SandpoolError && e.code === 'session_lost',
+    );
   });
 });

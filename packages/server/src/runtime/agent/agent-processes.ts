@@ -11,7 +11,12 @@ import type {
   WatchEvents,
 } from '../sandbox-processes.js';
 import type { AgentChannel, AgentClient } from './agent-client.js';
-import { AgentProtocolError, encodeAck, parseJsonPayload, type AgentFrame } from './agent-protocol.js';
+import {
+  AgentProtocolError,
+  encodeAck,
+  parseJsonPayload,
+  type AgentFrame,
+} from './agent-protocol.js';
 
 /** Frames of background processes and watches (the agent's "issue 12" section). */
 export const ProcessRequestType = {
@@ -82,8 +87,6 @@ export class AgentProcesses implements SandboxProcesses {
       let sliceBytes = 0;
       let ackTimer: NodeJS.Timeout | undefined;
       let graceTimer: NodeJS.Timeout | undefined;
-      // Assigned right below; the handler only runs after openChannel returned.
-      let channel!: AgentChannel;
 
       const end = () => {
         state = 'ended';
@@ -138,7 +141,10 @@ export class AgentProcesses implements SandboxProcesses {
               if (unacked > channel.limits.windowBytes + channel.limits.maxFrameBytes) {
                 throw new AgentProtocolError(`${unacked} unacknowledged process output bytes`);
               }
-              events.onOutput(frame.type === ProcessReplyType.stdout ? 'stdout' : 'stderr', frame.payload);
+              events.onOutput(
+                frame.type === ProcessReplyType.stdout ? 'stdout' : 'stderr',
+                frame.payload,
+              );
               acknowledge(size);
               return;
             }
@@ -149,7 +155,9 @@ export class AgentProcesses implements SandboxProcesses {
                 throw new AgentProtocolError('a process exit without a valid code');
               }
               const signal =
-                typeof body.signal === 'number' && Number.isInteger(body.signal) ? body.signal : undefined;
+                typeof body.signal === 'number' && Number.isInteger(body.signal)
+                  ? body.signal
+                  : undefined;
               end();
               events.onExit(code, signal);
               return;
@@ -170,7 +178,8 @@ export class AgentProcesses implements SandboxProcesses {
           else events.onLost(error);
         },
       };
-      channel = this.client.openChannel(handler);
+      // The handlers above only run after openChannel returned.
+      const channel: AgentChannel = this.client.openChannel(handler);
 
       const handle = (pid: number): BackgroundProcess => ({
         pid,
@@ -218,7 +227,6 @@ export class AgentProcesses implements SandboxProcesses {
       let state: 'starting' | 'watching' | 'ended' = 'starting';
       let unacked = 0;
       let delivery: Promise<void> = Promise.resolve();
-      let channel!: AgentChannel;
       const end = () => {
         state = 'ended';
         channel.close();
@@ -229,7 +237,7 @@ export class AgentProcesses implements SandboxProcesses {
         end();
       };
 
-      channel = this.client.openChannel({
+      const channel: AgentChannel = this.client.openChannel({
         onFrame: (frame) => {
           if (state === 'ended') return;
           if (state === 'starting') {
