@@ -19,7 +19,8 @@ async function json<T>(url: string, method: string, body?: unknown): Promise<T> 
     headers: body === undefined ? {} : { 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  if (answer.status >= 300) throw new Error(`${method} ${url}: ${answer.status} ${await answer.text()}`);
+  if (answer.status >= 300)
+    throw new Error(`${method} ${url}: ${answer.status} ${await answer.text()}`);
   return (await answer.json()) as T;
 }
 
