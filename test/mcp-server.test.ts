@@ -18,7 +18,15 @@ import { startWorker, type TestWorker } from './support/worker-harness.js';
 
 const CLI = new URL('../packages/server/dist/cli/main.js', import.meta.url).pathname;
 const API_KEY = 'mcp-test-key';
-const TOOLS = ['list_directory', 'read_file', 'run_command', 'sandbox_session', 'write_file'];
+const TOOLS = [
+  'list_directory',
+  'process_output',
+  'read_file',
+  'run_command',
+  'sandbox_session',
+  'start_process',
+  'write_file',
+];
 
 function textOf(result: unknown): string {
   const { content } = result as CallToolResult;
