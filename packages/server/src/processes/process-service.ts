@@ -83,6 +83,8 @@ interface ManagedProcess {
   readonly command: string;
   readonly cwd: string;
   readonly pty: boolean;
+  /** Whether stdin stays open for input (always for a terminal). */
+  readonly stdin: boolean;
   readonly startedAt: number;
   readonly handle: BackgroundProcess;
   readonly output: OutputLog;
@@ -91,6 +93,8 @@ interface ManagedProcess {
   /** Set when the sandbox went away before the process reported its exit. */
   lostError?: SandpoolError;
   timedOut: boolean;
+  /** Dropped from the table; nothing may schedule work for it any more. */
+  forgotten?: boolean;
   timeoutTimer?: NodeJS.Timeout;
   retainTimer?: NodeJS.Timeout;
 }
@@ -192,6 +196,7 @@ export class ProcessService {
       command: input.command ?? argv.join(' '),
       cwd,
       pty: input.pty !== undefined,
+      stdin: input.pty !== undefined || input.stdin === true,
       startedAt: Date.now(),
       handle,
       output,
@@ -281,6 +286,12 @@ export class ProcessService {
 
   writeStdin(sessionId: string, selector: string, data: Uint8Array, eof: boolean): void {
     const process = this.findRunning(sessionId, selector);
+    if (!process.stdin) {
+      throw new SandpoolError(
+        'invalid_request',
+        `Process ${process.pid} was started without stdin; start it with "stdin": true to send it input.`,
+      );
+    }
     if (data.length > 0) process.handle.writeStdin(data);
     if (eof) process.handle.endStdin();
   }
@@ -366,6 +377,7 @@ export class ProcessService {
     process.exitCode = exitCode;
     clearTimeout(process.timeoutTimer);
     process.output.close();
+    if (process.forgotten) return;
     this.options.log.info(
       { sessionId: process.sessionId, pid: process.pid, exitCode, timedOut: process.timedOut },
       'background process ended',
@@ -390,6 +402,7 @@ export class ProcessService {
   }
 
   private forget(process: ManagedProcess): void {
+    process.forgotten = true;
     clearTimeout(process.timeoutTimer);
     clearTimeout(process.retainTimer);
     process.output.release();
