@@ -155,7 +155,8 @@ export class ProcessService {
     this.makeRoom(table);
     const output = new OutputLog(this.options.limits.bufferBytesPerProcess, this.budget);
     // Set once the process runs; its events before that only reach its output log.
-    const ref: { managed?: ManagedProcess } = {};
+    // An exit or a loss can arrive in the same read as the start, before `managed` exists.
+    const ref: { managed?: ManagedProcess; exitCode?: number; lost?: Error } = {};
     table.starting++;
     let handle: BackgroundProcess;
     try {
@@ -171,11 +172,11 @@ export class ProcessService {
           onOutput: (stream, chunk) => output.append(stream, chunk),
           onExit: (exitCode) => {
             if (ref.managed) this.ended(ref.managed, exitCode);
-            else output.close();
+            else ref.exitCode = exitCode;
           },
           onLost: (error) => {
             if (ref.managed) this.lost(ref.managed, error);
-            else output.release();
+            else ref.lost = error;
           },
         },
       );
@@ -204,8 +205,9 @@ export class ProcessService {
     };
     ref.managed = managed;
     table.byPid.set(handle.pid, managed);
-    if (output.ended) this.ended(managed, 0); // exited before we knew its pid (not possible today)
-    if (timeoutMs > 0) {
+    if (ref.lost !== undefined) this.lost(managed, ref.lost);
+    else if (ref.exitCode !== undefined) this.ended(managed, ref.exitCode);
+    if (timeoutMs > 0 && managed.endedAt === undefined) {
       const target = managed;
       target.timeoutTimer = setTimeout(() => {
         target.timedOut = true;
