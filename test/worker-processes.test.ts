@@ -33,14 +33,28 @@ async function output(base: string, id: string, pid: number | string): Promise<N
   return new NdjsonReader(response);
 }
 
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`waited ${ms} ms for ${what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
 /** A terminal client: collects output text, sends keys and control messages. */
 class Terminal {
+  /** Every terminal a test opened, closed by the suites' `after` even when a test failed. */
+  static readonly live = new Set<WebSocket>();
   text = '';
   readonly closed: Promise<number>;
   private readonly listeners = new Set<() => void>();
   readonly events: Record<string, unknown>[] = [];
 
   constructor(readonly socket: WebSocket) {
+    Terminal.live.add(socket);
+    socket.once('close', () => Terminal.live.delete(socket));
     socket.on('message', (data: Buffer, binary: boolean) => {
       if (binary) this.text += data.toString('utf8');
       else this.events.push(JSON.parse(data.toString('utf8')) as Record<string, unknown>);
@@ -122,6 +136,7 @@ describe('background processes, terminals and watches', { timeout: 120_000 }, ()
   });
 
   after(async () => {
+    for (const socket of Terminal.live) socket.terminate();
     await coordinator.close();
     await w.close();
     await redis.stop();
@@ -308,12 +323,18 @@ describe('background processes, terminals and watches', { timeout: 120_000 }, ()
         mark = term.text.length;
         term.keys('vi /tmp/note.txt\r');
         await term.waitFor(new RegExp(`${String.fromCharCode(27)}\\[`), mark); // vi draws the screen
-        term.keys('ihello from vi\x1b:wq\r');
+        term.keys('ihello from vi');
+        await term.waitFor(/hello from vi/, mark);
+        term.keys('\x1b'); // alone, so vi does not wait to see if it starts a key sequence
+        await new Promise((r) => setTimeout(r, 300));
+        mark = term.text.length;
+        term.keys(':wq\r');
+        await term.waitFor(/sandboxuser@[^\n]*\$ $/, mark); // vi quit: the shell's prompt is back
         mark = term.text.length;
         term.keys('cat /tmp/note.txt\r');
-        await term.waitFor(/hello from vi/, mark);
+        await term.waitFor(/[\r\n]hello from vi\r\n/, mark);
         term.keys('exit 5\r');
-        assert.equal(await term.closed, 1000);
+        assert.equal(await withTimeout(term.closed, 15_000, 'the terminal to close'), 1000);
         assert.deepEqual(
           { ...term.events.at(-1), ended_at: undefined },
           {
@@ -400,4 +421,89 @@ describe('background processes, terminals and watches', { timeout: 120_000 }, ()
       },
     );
   }
+});
+
+describe('the terminal through a coordinator with API keys', { timeout: 120_000 }, () => {
+  const KEY = 'proc-test-key';
+  let redis: TestRedis;
+  let w: TestWorker;
+  let coordinator: Coordinator;
+  let url: string;
+  const auth = { authorization: `Bearer ${KEY}` };
+
+  before(async () => {
+    redis = await TestRedis.start();
+    w = await startWorker({ poolSize: 1, redisUrl: redis.url, apiKey: KEY });
+    coordinator = await Coordinator.create({
+      ...loadCoordinatorConfig({}, {}),
+      port: 0,
+      redisUrl: redis.url,
+      apiKey: KEY,
+      workerApiKey: KEY,
+      logLevel: process.env.SANDPOOL_TEST_LOG_LEVEL ?? 'silent',
+    });
+    url = await coordinator.listen();
+  });
+  after(async () => {
+    for (const socket of Terminal.live) socket.terminate();
+    await coordinator.close();
+    await w.close();
+    await redis.stop();
+  });
+
+  test('the WebSocket needs the key; with it, keys and output flow and the exit arrives', async () => {
+    let id = '';
+    const deadline = Date.now() + 15_000;
+    while (id === '') {
+      const created = await call<{ session_id: string }>(url, 'POST', '/v1/sessions', {}, auth);
+      if (created.status === 201) id = created.body.session_id;
+      else if (Date.now() > deadline) throw new Error('the coordinator found no worker');
+      else await new Promise((r) => setTimeout(r, 200));
+    }
+    const started = await call<{ pid: number }>(
+      url,
+      'POST',
+      `/v1/sessions/${id}/processes`,
+      { argv: ['/bin/sh'], pty: { cols: 80, rows: 24 } },
+      auth,
+    );
+    assert.equal(started.status, 201);
+    const wsUrl = `${url.replace(/^http/, 'ws')}/v1/sessions/${id}/processes/${started.body.pid}/pty`;
+    const refused = await new Promise<number | undefined>((resolve) => {
+      const socket = new WebSocket(wsUrl);
+      socket.once('unexpected-response', (_req, response) => {
+        resolve(response.statusCode);
+        socket.terminate();
+      });
+      socket.once('open', () => resolve(101));
+      socket.once('error', () => undefined);
+    });
+    assert.equal(refused, 401);
+    const missing = await new Promise<number | undefined>((resolve) => {
+      const socket = new WebSocket(
+        `${url.replace(/^http/, 'ws')}/v1/sessions/${id}/processes/999999/pty`,
+        {
+          headers: auth,
+        },
+      );
+      socket.once('unexpected-response', (_req, response) => {
+        resolve(response.statusCode);
+        socket.terminate();
+      });
+      socket.once('open', () => resolve(101));
+      socket.once('error', () => undefined);
+    });
+    assert.equal(missing, 404);
+    const socket = new WebSocket(wsUrl, { headers: auth });
+    const term = new Terminal(socket);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', () => resolve());
+      socket.once('error', reject);
+    });
+    term.keys('echo $((6 * 7)); exit 4\r');
+    await term.waitFor(/42/);
+    assert.equal(await withTimeout(term.closed, 15_000, 'the terminal to close'), 1000);
+    assert.equal(term.events.at(-1)?.exit_code, 4);
+    await call(url, 'DELETE', `/v1/sessions/${id}`, undefined, auth);
+  });
 });

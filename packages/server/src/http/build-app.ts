@@ -11,6 +11,7 @@ import { mcpRoutes } from '../mcp/mcp-routes.js';
 import type { SessionManager } from '../sessions/session-manager.js';
 import { createBearerCheck } from './auth.js';
 import { installErrorHandling } from './error-handler.js';
+import { closeRefusedUpgrades } from './websocket-upgrades.js';
 import { isDocumentationRoute, registerOpenApi } from './openapi.js';
 import { execRoutes } from './routes/exec-routes.js';
 import { fileRoutes } from './routes/file-routes.js';
@@ -45,6 +46,7 @@ export async function buildApp(services: AppServices): Promise<FastifyInstance> 
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   installErrorHandling(app);
+  closeRefusedUpgrades(app);
 
   // An empty body means "no options" (`curl -X POST .../create_session` works as in the seed).
   app.removeContentTypeParser('application/json');

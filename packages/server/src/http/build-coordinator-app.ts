@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Registry } from 'prom-client';
 import { createBearerCheck } from './auth.js';
 import { installErrorHandling } from './error-handler.js';
+import { closeRefusedUpgrades } from './websocket-upgrades.js';
 import { isDocumentationRoute } from './openapi.js';
 import { mcpRoutes } from '../mcp/mcp-routes.js';
 import { coordinatorRoutes, type CoordinatorRouteOptions } from './routes/coordinator-routes.js';
@@ -31,6 +32,7 @@ export async function buildCoordinatorApp(
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   installErrorHandling(app);
+  closeRefusedUpgrades(app);
 
   // Bodies stay unread streams: the worker validates them, and uploads must not be buffered.
   app.removeAllContentTypeParsers();
