@@ -51,6 +51,11 @@ export interface WorkerConfig extends ListenConfig {
   advertiseUrl: string | undefined;
   heartbeatIntervalMs: number;
   heartbeatTtlMs: number;
+  /** Background processes (issue 12). */
+  maxProcesses: number;
+  processBufferBytes: number;
+  processWorkerBufferBytes: number;
+  processRetainSeconds: number;
 }
 
 const MiB = 1024 * 1024;
@@ -350,6 +355,40 @@ export const WORKER_SETTINGS: readonly SettingOf<WorkerConfig>[] = [
     description:
       'A heartbeat older than this marks the worker gone: its sessions answer 410, and it stops taking new sessions.',
   },
+  {
+    key: 'maxProcesses',
+    env: 'SANDPOOL_MAX_PROCESSES',
+    flag: '--max-processes',
+    kind: 'int',
+    fallback: 32,
+    description:
+      'Background processes (running and recently exited) a session keeps; past it, 400 until one is killed.',
+  },
+  {
+    key: 'processBufferBytes',
+    env: 'SANDPOOL_PROCESS_BUFFER_BYTES',
+    flag: '--process-buffer-bytes',
+    kind: 'int',
+    fallback: 1 * MiB,
+    description:
+      'Output kept per background process for readers to replay; older output is dropped (`truncated`).',
+  },
+  {
+    key: 'processWorkerBufferBytes',
+    env: 'SANDPOOL_PROCESS_WORKER_BUFFER_BYTES',
+    flag: '--process-worker-buffer-bytes',
+    kind: 'int',
+    fallback: 128 * MiB,
+    description: 'Output all background processes of the worker keep together.',
+  },
+  {
+    key: 'processRetainSeconds',
+    env: 'SANDPOOL_PROCESS_RETAIN_SECONDS',
+    flag: '--process-retain-seconds',
+    kind: 'int',
+    fallback: 600,
+    description: 'How long an exited process’s status and output stay readable.',
+  },
 ];
 
 export function defaultWorkerId(port: number): string {
@@ -408,6 +447,12 @@ export function validateWorkerConfig(c: WorkerConfig): void {
   }
   if (c.heartbeatIntervalMs < 100 || c.heartbeatTtlMs <= c.heartbeatIntervalMs) {
     problems.push('--heartbeat-interval-ms must be at least 100 and below --heartbeat-ttl-ms');
+  }
+  if (c.maxProcesses < 1) problems.push('--max-processes must be at least 1');
+  if (c.processBufferBytes < 4096 || c.processWorkerBufferBytes < c.processBufferBytes) {
+    problems.push(
+      '--process-buffer-bytes must be at least 4096 and at most --process-worker-buffer-bytes',
+    );
   }
   if (problems.length > 0) throw configError(problems.join('; '));
 }
