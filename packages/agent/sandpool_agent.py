@@ -398,8 +398,13 @@ class Agent:
 
     def reap(self):
         # waitpid(-1): as the container's pid 1 the agent also inherits every orphan, and reaps
-        # it here; its own commands' statuses are recorded on their Popen objects.
-        by_pid = {ex.proc.pid: ex for ex in self.execs.values()}
+        # it here; the statuses of its own children (execs, background processes and terminals,
+        # the pre-started program) are recorded on their Popen objects, whose poll() would
+        # otherwise find them gone and report 0.
+        by_pid = {ex.proc.pid: ex.proc for ex in self.execs.values()}
+        by_pid.update((p.proc.pid, p.proc) for p in self.background.procs.values())
+        if self.prestarted is not None:
+            by_pid[self.prestarted.pid] = self.prestarted
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -407,9 +412,9 @@ class Agent:
                 break
             if pid == 0:
                 break
-            ex = by_pid.get(pid)
-            if ex is not None and ex.proc.returncode is None:
-                ex.proc.returncode = os.waitstatus_to_exitcode(status)
+            proc = by_pid.get(pid)
+            if proc is not None and proc.returncode is None:
+                proc.returncode = os.waitstatus_to_exitcode(status)
         if self.prestarted is not None and self.prestarted.poll() is not None:
             self.prestarted = None  # exited (and reaped): it restarts on demand
         for ex in list(self.execs.values()):
