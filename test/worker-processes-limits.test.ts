@@ -1,7 +1,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { copyFile, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { get, type ClientRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
+import { docker } from './support/docker.js';
 import { call, createSession, exec } from './support/http.js';
 import { NdjsonReader } from './support/ndjson-reader.js';
 import { startWorker, type TestWorker } from './support/worker-harness.js';
@@ -12,11 +18,14 @@ import { startWorker, type TestWorker } from './support/worker-harness.js';
  * frames loses its own session (410), never the worker.
  */
 
-const agentFds = async (base: string, id: string): Promise<number> => {
-  const { stdout } = await exec(base, id, {
-    command: 'ls /proc/$(pgrep -o -x python3)/fd | wc -l',
-  });
-  return Number(stdout.trim());
+/**
+ * Descriptors the agent holds, read from the host: it is the container's pid 1 and non-dumpable,
+ * so code in the sandbox cannot list them.
+ */
+const agentFds = async (w: TestWorker, id: string): Promise<number> => {
+  const containerId = w.worker.sessions.get(id).sandbox.id;
+  const hostPid = (await docker('inspect', '-f', '{{.State.Pid}}', containerId)).trim();
+  return (await readdir(`/proc/${hostPid}/fd`)).length;
 };
 
 async function settle(check: () => Promise<boolean> | boolean, what: string, ms = 10_000) {
@@ -47,7 +56,7 @@ describe('background processes stay bounded', { timeout: 180_000 }, () => {
       },
     );
     await exec(w.url, id, { command: 'mkdir -p watched' });
-    const fdsBefore = await agentFds(w.url, id);
+    const fdsBefore = await agentFds(w, id);
     const serverConnections = () =>
       new Promise<number>((resolve, reject) =>
         w.worker.app.server.getConnections((error, count) =>
@@ -76,13 +85,10 @@ describe('background processes stay bounded', { timeout: 180_000 }, () => {
       await new Promise((resolve) => socket.once('message', resolve));
       sockets.push(socket);
     }
-    assert.ok((await agentFds(w.url, id)) >= fdsBefore + 15, 'each watch holds an inotify fd');
+    assert.ok((await agentFds(w, id)) >= fdsBefore + 15, 'each watch holds an inotify fd');
     for (const client of clients) client.destroy();
     for (const socket of sockets) socket.terminate();
-    await settle(
-      async () => (await agentFds(w.url, id)) <= fdsBefore,
-      'the agent closed every watch',
-    );
+    await settle(async () => (await agentFds(w, id)) <= fdsBefore, 'the agent closed every watch');
     await settle(async () => {
       const now = await serverConnections();
       return now <= connectionsBefore;
@@ -194,27 +200,57 @@ describe('background processes stay bounded', { timeout: 180_000 }, () => {
     assert.equal((await call(w.url, 'GET', `/v1/sessions/${id}`)).status, 200);
     await call(w.url, 'DELETE', `/v1/sessions/${id}`);
   });
+});
 
-  test('forged process frames from inside the sandbox end that session (410), not the worker', async () => {
+/**
+ * Code that took over the agent's stdout (possible before the agent became a non-dumpable pid 1,
+ * and still the model of a compromised agent) stands in as a relay image built here.
+ */
+describe('forged process frames', { timeout: 180_000 }, () => {
+  const base = process.env.SANDPOOL_IMAGE ?? 'sandpool/sandbox:latest';
+  const image = `sandpool/sandbox-forging:${randomBytes(4).toString('hex')}`;
+  let w: TestWorker;
+
+  before(async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'sandpool-forging-'));
+    try {
+      await copyFile(
+        fileURLToPath(new URL('./fixtures/forging_agent.py', import.meta.url)),
+        path.join(dir, 'forging_agent.py'),
+      );
+      await writeFile(
+        path.join(dir, 'Dockerfile'),
+        [
+          `FROM ${base}`,
+          'COPY forging_agent.py /opt/sandpool/forging_agent.py',
+          'CMD ["python3", "-I", "-S", "-B", "/opt/sandpool/forging_agent.py"]',
+        ].join('\n'),
+      );
+      await docker('build', '-q', '-t', image, dir);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    const saved = process.env.SANDPOOL_IMAGE;
+    process.env.SANDPOOL_IMAGE = image;
+    try {
+      w = await startWorker({ poolSize: 2 });
+    } finally {
+      if (saved === undefined) delete process.env.SANDPOOL_IMAGE;
+      else process.env.SANDPOOL_IMAGE = saved;
+    }
+  });
+  after(async () => {
+    await w?.close();
+    await docker('rmi', '-f', image).catch(() => undefined);
+  });
+
+  test('a compromised agent flooding a process channel ends that session (410), not the worker', async () => {
     const victim = await createSession(w.url);
     const bystander = await createSession(w.url);
     await call(w.url, 'POST', `/v1/sessions/${victim}/processes`, { argv: ['sleep', '300'] });
-    // Code in the sandbox shares the agent's uid: it writes frames of process output for every
-    // plausible request id straight into the agent's stdout, far beyond the window.
-    const forge = [
-      'import os, struct, subprocess',
-      'pid = subprocess.check_output(["pgrep", "-f", "sandpool_agent"]).split()[0].decode()',
-      'fd = os.open("/proc/%s/fd/1" % pid, os.O_WRONLY)',
-      'chunk = b"x" * (1024 * 1024 - 16)',
-      'for rid in range(1, 64):',
-      '    frame = struct.pack(">IBI", 5 + len(chunk), 0xB1, rid) + chunk',
-      '    for _ in range(2):',
-      '        os.write(fd, frame)',
-    ].join('\n');
-    await call(w.url, 'POST', `/v1/sessions/${victim}/exec`, {
-      argv: ['python3', '-c', forge],
-      timeout_ms: 20_000,
-    });
+    // The victim's agent channel carries frames of process output for every plausible request
+    // id, far beyond the window (fixtures/forging_agent.py, once /tmp/forge-now exists).
+    await exec(w.url, victim, { command: 'touch /tmp/forge-now' });
     await settle(
       async () => (await call(w.url, 'GET', `/v1/sessions/${victim}/processes`)).status === 410,
       'the victim session answers 410',
