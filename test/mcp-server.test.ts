@@ -27,10 +27,12 @@ const CLI = new URL('../packages/server/dist/cli/main.js', import.meta.url).path
 const API_KEY = 'mcp-test-key';
 const TOOLS = [
   'list_directory',
+  'process_output',
   'read_file',
   'run_code',
   'run_command',
   'sandbox_session',
+  'start_process',
   'write_file',
 ];
 

@@ -409,6 +409,54 @@ class SandboxClient:
         """Removes a file."""
         self._transport.json("DELETE", self._path("/files"), query={"path": remote_path})
 
+    # -- background processes ----------------------------------------------------------
+
+    def start_process(self, command, tag=None, cwd=None, env=None, stdin=False, timeout_ms=None):
+        """Starts a background process and returns at once: ``{"pid", "tag", "started_at"}``.
+
+        It runs until it exits, ``timeout_ms`` passes (default: until the session ends) or it
+        is killed; find it again by pid or ``tag``.
+        """
+        body = _exec_body(command, timeout_ms, cwd, env)
+        if tag is not None:
+            body["tag"] = tag
+        if stdin:
+            body["stdin"] = True
+        return self._transport.json("POST", self._path("/processes"), json_body=body)
+
+    def list_processes(self):
+        """Running and recently exited processes (dicts with ``pid``, ``tag``, ``command``,
+        ``running``, ``exit_code``, ``started_at``, ``ended_at``)."""
+        return self._transport.json("GET", self._path("/processes"))["processes"]
+
+    def process_output(self, pid, follow=True):
+        """Yields a process's output events: what it wrote so far (a ``truncated`` event when
+        older output was dropped), then, with ``follow``, the live rest and ``exit``."""
+        response = self._transport.open(
+            "GET", self._process_path(pid, "/output"),
+            query=None if follow else {"follow": "false"},
+            headers={"Accept": "application/x-ndjson"}, timeout=None,
+        )
+        with response:
+            for raw in response:
+                line = raw.strip()
+                if not line:
+                    continue
+                event = json.loads(line.decode("utf-8"))
+                if event.get("type") == "error":
+                    error = event.get("error") or {}
+                    raise SandpoolError(error.get("code", "runtime_unavailable"),
+                                        error.get("message", "the process stream failed"))
+                if event.get("type") != "start":
+                    yield event
+
+    def kill_process(self, pid):
+        """Kills a process (pid or tag) and its group; returns the ended process."""
+        return self._transport.json("DELETE", self._process_path(pid))
+
+    def _process_path(self, pid, suffix=""):
+        return self._path("/processes/" + urllib.parse.quote(str(pid), safe="") + suffix)
+
     # -- internals ---------------------------------------------------------------------
 
     def _quoted(self):

@@ -151,6 +151,7 @@ class Agent:
         os.set_blocking(0, False)
         self.selector.register(0, selectors.EVENT_READ, ("in", None))
         self.selector.register(wake_r, selectors.EVENT_READ, ("wake", None))
+        self.background = Background(self.selector, self.base_env)
 
     def prestart(self, spec):
         """Starts the image's boot helper, detached from the protocol stream; None without one."""
@@ -186,12 +187,16 @@ class Agent:
                     self.read_output(owner, key.fd)
                 elif kind == "stdin":
                     self.write_stdin(owner)
+                elif kind == "ext":
+                    owner()  # a process, PTY or watch of the section below
             for reader in ready_readers:
                 if reader.rid in self.readers:
                     self.pump_reader(reader)
             self.reap()
+            self.background.reap()
         for ex in list(self.execs.values()):
             self.kill_group(ex)
+        self.background.close()
 
     def read_input(self):
         try:
@@ -255,6 +260,8 @@ class Agent:
             self.list(rid, req["path"], min(int(req.get("limit") or 10_000), MAX_LIST_ENTRIES))
         elif kind == T_REMOVE:
             self.remove(rid, json.loads(payload)["path"])
+        elif 0x30 <= kind <= 0x3F:
+            self.background.handle(kind, rid, payload)
         else:
             send(R_ERROR, rid, {"errno": "EPROTO", "message": "unknown frame type %d" % kind})
 
@@ -391,8 +398,13 @@ class Agent:
 
     def reap(self):
         # waitpid(-1): as the container's pid 1 the agent also inherits every orphan, and reaps
-        # it here; its own commands' statuses are recorded on their Popen objects.
-        by_pid = {ex.proc.pid: ex for ex in self.execs.values()}
+        # it here; the statuses of its own children (execs, background processes and terminals,
+        # the pre-started program) are recorded on their Popen objects, whose poll() would
+        # otherwise find them gone and report 0.
+        by_pid = {ex.proc.pid: ex.proc for ex in self.execs.values()}
+        by_pid.update((p.proc.pid, p.proc) for p in self.background.procs.values())
+        if self.prestarted is not None:
+            by_pid[self.prestarted.pid] = self.prestarted
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -400,9 +412,9 @@ class Agent:
                 break
             if pid == 0:
                 break
-            ex = by_pid.get(pid)
-            if ex is not None and ex.proc.returncode is None:
-                ex.proc.returncode = os.waitstatus_to_exitcode(status)
+            proc = by_pid.get(pid)
+            if proc is not None and proc.returncode is None:
+                proc.returncode = os.waitstatus_to_exitcode(status)
         if self.prestarted is not None and self.prestarted.poll() is not None:
             self.prestarted = None  # exited (and reaped): it restarts on demand
         for ex in list(self.execs.values()):
@@ -578,6 +590,435 @@ class Agent:
             send(R_ERROR, rid, error_payload(exc))
             return
         send(R_OK, rid, {})
+
+# --- background processes, PTYs and file watches (issue 12) ------------------------------------
+#
+# A process started here outlives the request that started it: its output streams to the worker
+# (which keeps a bounded tail for any number of readers) within the same WINDOW as an exec's, and
+# it takes stdin, signals and PTY resizes until it exits. A watch streams inotify events of a
+# directory (tree). Request ids of these requests live as long as the process or the watch.
+
+# worker -> agent
+T_PROC_START, T_PROC_STDIN, T_PROC_STDIN_END, T_PROC_SIGNAL, T_PROC_RESIZE, T_PROC_ACK = (
+    0x30, 0x31, 0x32, 0x33, 0x34, 0x35)
+T_PROC_KILL, T_WATCH_START, T_WATCH_STOP = 0x36, 0x38, 0x39
+# agent -> worker
+R_PROC_STARTED, R_PROC_STDOUT, R_PROC_STDERR, R_PROC_EXIT, R_BG_ERROR = (
+    0xB0, 0xB1, 0xB2, 0xB3, 0xB4)
+R_WATCH_READY, R_WATCH_EVENTS, R_WATCH_END = 0xB8, 0xB9, 0xBA
+
+MAX_PROC_STDIN = 4 * 1024 * 1024  # queued stdin a process has not read yet
+MAX_WATCH_DIRS = 4096  # directories one recursive watch follows
+SIGNALS = {name: getattr(signal, name) for name in (
+    "SIGHUP", "SIGINT", "SIGQUIT", "SIGKILL", "SIGUSR1", "SIGUSR2", "SIGTERM", "SIGCONT",
+    "SIGSTOP", "SIGTSTP", "SIGWINCH")}
+
+IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE, IN_MOVED_FROM, IN_MOVED_TO = 0x2, 0x4, 0x8, 0x40, 0x80
+IN_CREATE, IN_DELETE, IN_DELETE_SELF, IN_MOVE_SELF = 0x100, 0x200, 0x400, 0x800
+IN_Q_OVERFLOW, IN_IGNORED, IN_ONLYDIR, IN_ISDIR = 0x4000, 0x8000, 0x01000000, 0x40000000
+WATCH_MASK = (IN_MODIFY | IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
+              | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+INOTIFY_EVENT = struct.Struct("iIII")
+
+
+class BgProcess:
+    """A background process on pipes or on a pseudo-terminal (then one fd carries both ways)."""
+
+    def __init__(self, rid, proc, marker, outputs, stdin_fd, pty_fd):
+        self.rid = rid
+        self.proc = proc
+        self.marker = marker
+        self.outputs = outputs  # fd -> (frame type, closer)
+        self.stdin_fd = stdin_fd
+        self.pty_fd = pty_fd
+        self.stdin_buffer = bytearray()
+        self.stdin_ending = False
+        self.unacked = 0
+        self.killed = False
+        self.exited = False
+
+
+class Watch:
+    def __init__(self, rid, fd, root, recursive):
+        self.rid = rid
+        self.fd = fd
+        self.root = root
+        self.recursive = recursive
+        self.dirs = {}  # watch descriptor -> path relative to the root ("" for the root)
+        self.unacked = 0
+
+
+class Background:
+    """The process table and watches, driven by the Agent's selector loop."""
+
+    def __init__(self, selector, base_env):
+        self.selector = selector
+        self.base_env = base_env
+        self.procs = {}
+        self.watches = {}
+        self.libc = None
+
+    def handle(self, kind, rid, payload):
+        if kind == T_PROC_START:
+            self.start(rid, json.loads(payload))
+            return
+        if kind == T_WATCH_START:
+            self.watch_start(rid, json.loads(payload))
+            return
+        if kind == T_WATCH_STOP:
+            self.watch_close(rid)
+            return
+        if kind == T_PROC_ACK and rid in self.watches:
+            w = self.watches[rid]
+            w.unacked = max(0, w.unacked - struct.unpack(">I", payload)[0])
+            self.update_watch(w)
+            return
+        p = self.procs.get(rid)
+        if p is None:
+            return  # it ended meanwhile
+        if kind == T_PROC_STDIN:
+            if p.stdin_fd is not None and not p.stdin_ending:
+                if len(p.stdin_buffer) + len(payload) > MAX_PROC_STDIN:
+                    send(R_BG_ERROR, rid, {"errno": "ENOBUFS",
+                                           "message": "the process does not read its stdin"})
+                    return
+                p.stdin_buffer += payload
+                self.update(p)
+        elif kind == T_PROC_STDIN_END:
+            if p.pty_fd is not None:
+                p.stdin_buffer += b"\x04"  # a terminal's end of input is ^D
+            elif p.stdin_fd is not None:
+                p.stdin_ending = True
+            self.update(p)
+        elif kind == T_PROC_SIGNAL:
+            name = json.loads(payload).get("signal")
+            if name in SIGNALS:
+                try:
+                    os.killpg(p.proc.pid, SIGNALS[name])
+                except OSError:
+                    pass
+        elif kind == T_PROC_RESIZE:
+            if p.pty_fd is not None:
+                size = json.loads(payload)
+                set_winsize(p.pty_fd, size["cols"], size["rows"])
+        elif kind == T_PROC_ACK:
+            p.unacked = max(0, p.unacked - struct.unpack(">I", payload)[0])
+            self.update(p)
+        elif kind == T_PROC_KILL:
+            p.killed = True
+            kill_group_of(p.proc.pid, p.marker)
+
+    # --- processes ----------------------------------------------------------------------------
+
+    def start(self, rid, req):
+        argv = req["argv"]
+        env = dict(self.base_env)
+        env.update(req.get("env") or {})
+        marker = secrets.token_hex(8)
+        env[EXEC_MARKER] = marker
+        pty = req.get("pty")
+        master = slave = None
+        try:
+            if pty:
+                import fcntl
+                import termios
+
+                if "TERM" not in (req.get("env") or {}):
+                    env["TERM"] = "xterm-256color"
+                master, slave = os.openpty()
+                set_winsize(master, pty["cols"], pty["rows"])
+
+                def controlling_tty():
+                    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+                proc = subprocess.Popen(
+                    argv, cwd=req.get("cwd") or None, env=env, stdin=slave, stdout=slave,
+                    stderr=slave, start_new_session=True, close_fds=True,
+                    preexec_fn=controlling_tty)
+                os.close(slave)
+                slave = None
+            else:
+                proc = subprocess.Popen(
+                    argv, cwd=req.get("cwd") or None, env=env,
+                    stdin=subprocess.PIPE if req.get("stdin") else subprocess.DEVNULL,
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                    start_new_session=True, close_fds=True)
+        except (OSError, subprocess.SubprocessError) as exc:
+            for fd in (master, slave):
+                if fd is not None:
+                    os.close(fd)
+            send(R_BG_ERROR, rid, error_payload(exc))
+            return
+        try:
+            with open("/proc/%d/oom_score_adj" % proc.pid, "w") as adj:
+                adj.write(COMMAND_OOM_SCORE_ADJ)
+        except OSError:
+            pass
+        if pty:
+            os.set_blocking(master, False)
+            p = BgProcess(rid, proc, marker, {master: (R_PROC_STDOUT, lambda: os.close(master))},
+                          master, master)
+        else:
+            outputs = {proc.stdout.fileno(): (R_PROC_STDOUT, proc.stdout.close),
+                       proc.stderr.fileno(): (R_PROC_STDERR, proc.stderr.close)}
+            stdin_fd = proc.stdin.fileno() if proc.stdin else None
+            for fd in list(outputs) + ([stdin_fd] if stdin_fd is not None else []):
+                os.set_blocking(fd, False)
+            p = BgProcess(rid, proc, marker, outputs, stdin_fd, None)
+        self.procs[rid] = p
+        send(R_PROC_STARTED, rid, {"pid": proc.pid})
+        self.update(p)
+
+    def update(self, p):
+        """(Re)registers the process's descriptors for what it waits for now."""
+        for fd in set(p.outputs) | ({p.stdin_fd} if p.stdin_fd is not None else set()):
+            events = 0
+            if fd in p.outputs and p.unacked < WINDOW:
+                events |= selectors.EVENT_READ
+            if fd == p.stdin_fd and (p.stdin_buffer or p.stdin_ending):
+                events |= selectors.EVENT_WRITE
+            set_interest(self.selector, fd, events, lambda p=p, fd=fd: self.ready(p, fd))
+
+    def ready(self, p, fd):
+        if fd == p.stdin_fd and (p.stdin_buffer or p.stdin_ending):
+            self.flush_stdin(p)
+        if fd in p.outputs and p.unacked < WINDOW:
+            self.read_output(p, fd)
+        if p.rid in self.procs:
+            self.update(p)
+
+    def flush_stdin(self, p):
+        try:
+            while p.stdin_buffer:
+                del p.stdin_buffer[:os.write(p.stdin_fd, p.stdin_buffer[:CHUNK])]
+        except BlockingIOError:
+            return
+        except OSError:
+            p.stdin_buffer.clear()  # nobody reads it any more
+            if p.pty_fd is None:
+                p.stdin_ending = True
+        if p.stdin_ending and p.pty_fd is None:
+            self.close_stdin(p)
+
+    def close_stdin(self, p):
+        if p.stdin_fd is None:
+            return
+        set_interest(self.selector, p.stdin_fd, 0, None)
+        p.stdin_fd = None
+        p.stdin_ending = False
+        try:
+            p.proc.stdin.close()
+        except OSError:
+            pass
+
+    def read_output(self, p, fd):
+        try:
+            data = os.read(fd, CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""  # EIO: every holder of the terminal closed it
+        if not data:
+            self.close_output(p, fd)
+            return
+        send(p.outputs[fd][0], p.rid, data)
+        p.unacked += len(data)
+
+    def close_output(self, p, fd):
+        set_interest(self.selector, fd, 0, None)
+        if fd == p.stdin_fd:
+            p.stdin_fd = None
+        _, closer = p.outputs.pop(fd)
+        try:
+            closer()
+        except OSError:
+            pass
+
+    def reap(self):
+        for p in list(self.procs.values()):
+            code = p.proc.poll()
+            if code is None:
+                continue
+            if p.pty_fd is not None and p.pty_fd in p.outputs and not p.killed:
+                # The terminal's leader exited: send what it left (as the window allows), then
+                # close the terminal, which hangs up whatever else still holds it.
+                if p.unacked >= WINDOW:
+                    continue
+                while p.pty_fd in p.outputs and p.unacked < WINDOW:
+                    before = p.unacked
+                    self.read_output(p, p.pty_fd)
+                    if p.unacked == before:
+                        break
+                if p.unacked >= WINDOW:
+                    continue
+            elif p.outputs and not p.killed:
+                continue  # pipe semantics, as for an exec
+            if p.outputs:
+                if p.killed:
+                    kill_group_of(p.proc.pid, p.marker)
+                for fd in list(p.outputs):
+                    self.close_output(p, fd)
+            self.close_stdin(p)
+            del self.procs[p.rid]
+            sig = -code if code < 0 else None
+            send(R_PROC_EXIT, p.rid, {"code": 128 + sig if sig else code, "signal": sig})
+
+    # --- watches ------------------------------------------------------------------------------
+
+    def watch_start(self, rid, req):
+        root = req["path"]
+        try:
+            if self.libc is None:
+                import ctypes
+
+                self.libc = ctypes.CDLL(None, use_errno=True)
+            fd = self.libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+            if fd < 0:
+                import ctypes
+
+                err = ctypes.get_errno()
+                raise OSError(err, os.strerror(err))
+            w = Watch(rid, fd, root, bool(req.get("recursive")))
+            try:
+                self.add_dir(w, "", must=True)
+            except OSError:
+                os.close(fd)
+                raise
+        except OSError as exc:
+            send(R_BG_ERROR, rid, error_payload(exc))
+            return
+        self.watches[rid] = w
+        send(R_WATCH_READY, rid, {})
+        self.update_watch(w)
+
+    def add_dir(self, w, rel, must=False):
+        if not must and len(w.dirs) >= MAX_WATCH_DIRS:
+            return
+        import ctypes
+
+        path = os.path.join(w.root, rel) if rel else w.root
+        wd = self.libc.inotify_add_watch(w.fd, path.encode(), WATCH_MASK)
+        if wd < 0:
+            err = ctypes.get_errno()
+            if must:
+                raise OSError(err, os.strerror(err))
+            return
+        w.dirs[wd] = rel
+        if w.recursive:
+            try:
+                with os.scandir(path) as it:
+                    subdirs = [e.name for e in it if e.is_dir(follow_symlinks=False)]
+            except OSError:
+                return
+            for name in subdirs:
+                self.add_dir(w, os.path.join(rel, name) if rel else name)
+
+    def update_watch(self, w):
+        events = selectors.EVENT_READ if w.unacked < WINDOW else 0
+        set_interest(self.selector, w.fd, events, lambda: self.read_watch(w))
+
+    def read_watch(self, w):
+        try:
+            data = os.read(w.fd, 64 * 1024)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self.watch_end(w, "error: %s" % exc.strerror)
+            return
+        events, ended, offset = [], None, 0
+        while offset + INOTIFY_EVENT.size <= len(data):
+            wd, mask, _cookie, length = INOTIFY_EVENT.unpack_from(data, offset)
+            raw = data[offset + INOTIFY_EVENT.size:offset + INOTIFY_EVENT.size + length]
+            offset += INOTIFY_EVENT.size + length
+            name = raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+            if mask & IN_Q_OVERFLOW:
+                events.append(["overflow", "", False])
+                continue
+            rel = w.dirs.get(wd)
+            if rel is None:
+                continue
+            if mask & (IN_DELETE_SELF | IN_MOVE_SELF):
+                if rel == "":
+                    ended = "removed" if mask & IN_DELETE_SELF else "moved"
+                continue
+            if mask & IN_IGNORED:
+                del w.dirs[wd]
+                continue
+            is_dir = bool(mask & IN_ISDIR)
+            full = os.path.join(rel, name) if rel else name
+            if mask & IN_CREATE or mask & IN_MOVED_TO:
+                kind = "create"
+                if is_dir and w.recursive:
+                    self.add_dir(w, full)
+            elif mask & IN_MODIFY:
+                kind = "write"
+            elif mask & IN_DELETE:
+                kind = "remove"
+            elif mask & IN_MOVED_FROM:
+                kind = "rename"
+            elif mask & IN_ATTRIB:
+                kind = "chmod"
+            else:
+                continue
+            event = [kind, full.encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
+                     is_dir]
+            if kind == "write" and events and events[-1] == event:
+                continue  # one write of many chunks is one event
+            events.append(event)
+        if events:
+            payload = json.dumps({"events": events}, separators=(",", ":")).encode()
+            send(R_WATCH_EVENTS, w.rid, payload)
+            w.unacked += len(payload)
+        if ended is not None:
+            self.watch_end(w, ended)
+            return
+        self.update_watch(w)
+
+    def watch_end(self, w, reason):
+        self.watch_close(w.rid)
+        send(R_WATCH_END, w.rid, {"reason": reason})
+
+    def watch_close(self, rid):
+        w = self.watches.pop(rid, None)
+        if w is not None:
+            set_interest(self.selector, w.fd, 0, None)
+            os.close(w.fd)
+
+    def close(self):
+        for p in list(self.procs.values()):
+            kill_group_of(p.proc.pid, p.marker)
+        for rid in list(self.watches):
+            self.watch_close(rid)
+
+
+def set_interest(selector, fd, events, callback):
+    """Registers, modifies or unregisters fd so that the selector watches exactly `events`."""
+    try:
+        key = selector.get_key(fd)
+    except KeyError:
+        key = None
+    if not events:
+        if key is not None:
+            selector.unregister(fd)
+    elif key is None:
+        selector.register(fd, events, ("ext", callback))
+    elif key.events != events:
+        selector.modify(fd, events, ("ext", callback))
+
+
+def set_winsize(fd, cols, rows):
+    import fcntl
+    import termios
+
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", int(rows), int(cols), 0, 0))
+
+
+def kill_group_of(pid, marker):
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
+    kill_marked(marker)
 
 
 def make_undumpable():

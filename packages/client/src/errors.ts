@@ -12,6 +12,7 @@ export type ApiErrorCode =
   | 'file_not_found'
   | 'template_not_found'
   | 'context_not_found'
+  | 'process_not_found'
   | 'session_lost'
   | 'payload_too_large'
   | 'capacity_exhausted'
@@ -87,6 +88,14 @@ export class SessionNotFoundError extends SandboxError {
   constructor(message: string, options?: SandboxErrorOptions) {
     super('session_not_found', message, { status: 404, ...options });
     this.name = 'SessionNotFoundError';
+  }
+}
+
+/** 404 `process_not_found`: no process with that pid or tag in the session (it may have been forgotten). */
+export class ProcessNotFoundError extends SandboxError {
+  constructor(message: string, options?: SandboxErrorOptions) {
+    super('process_not_found', message, { status: 404, ...options });
+    this.name = 'ProcessNotFoundError';
   }
 }
 
@@ -226,6 +235,7 @@ const API_ERRORS: Record<
   file_not_found: (m, o) => new FileNotFoundError(m, o),
   template_not_found: (m, o) => new TemplateNotFoundError(m, o),
   context_not_found: (m, o) => new ContextNotFoundError(m, o),
+  process_not_found: (m, o) => new ProcessNotFoundError(m, o),
   session_lost: (m, o) => new SessionLostError(m, o),
   payload_too_large: (m, o) => new PayloadTooLargeError(m, o),
   capacity_exhausted: (m, o) => new CapacityError(m, o),

@@ -37,7 +37,22 @@ export type {
   RunCodeOptions,
 } from './code-interpreter.js';
 export { executionFrom } from './code-interpreter.js';
+export {
+  Processes,
+  type ConnectProcessOptions,
+  type ProcessConnection,
+  type ProcessExit,
+  type ProcessInfo,
+  type ProcessOutputEvent,
+  type ProcessSignalName,
+  type StartedProcess,
+  type StartProcessOptions,
+  type TerminalSize,
+} from './processes.js';
+export { Pty, PtySession, type PtyCreateOptions } from './pty.js';
+export { FileWatcher, type WatchEvent, type WatchHandle, type WatchOptions } from './watch.js';
 export { clipForModel, describeExecResult, isCorrectableByModel } from './model-text.js';
+export { describeProcessForModel } from './process-model-text.js';
 export {
   describeExecution,
   describeResult,
@@ -58,6 +73,7 @@ export {
   FileNotFoundError,
   InternalError,
   ForbiddenOriginError,
+  ProcessNotFoundError,
   InvalidPathError,
   InvalidRequestError,
   PayloadTooLargeError,

@@ -26,6 +26,9 @@ import {
   type SandboxCreateOptions,
   type WriteFileOptions,
 } from './sandbox-options.js';
+import { Processes } from './processes.js';
+import { Pty } from './pty.js';
+import { FileWatcher } from './watch.js';
 import {
   createSession,
   deleteSession,
@@ -61,11 +64,18 @@ export class Sandbox implements AsyncDisposable {
   readonly sessionId: string;
   /** The worker that holds the session's container. */
   readonly workerId: string;
+  /** Background processes that outlive a call: start, list, follow, stdin, signal, kill. */
+  readonly processes: Processes;
+  /** Interactive terminals (a program on a pseudo-terminal). */
+  readonly pty: Pty;
+  /** Directory watching: `sandbox.files.watch(path, onEvent)`. */
+  readonly files: FileWatcher;
 
   private state: SandboxState = 'open';
   private closing: Promise<void> | undefined;
   private readonly commands: SandboxCommands;
-  private readonly files: SandboxFiles;
+  /** The file calls behind `writeFile`, `readFile`... (`files` is the public watch namespace). */
+  private readonly fileCalls: SandboxFiles;
 
   private constructor(
     private readonly transport: HttpTransport,
@@ -75,7 +85,10 @@ export class Sandbox implements AsyncDisposable {
     this.workerId = session.workerId;
     const route = (suffix: string): string => this.sessionRoute(suffix);
     this.commands = new SandboxCommands(transport, route);
-    this.files = new SandboxFiles(transport, route);
+    this.fileCalls = new SandboxFiles(transport, route);
+    this.processes = new Processes(transport, route);
+    this.pty = new Pty(this.processes);
+    this.files = new FileWatcher(transport, route);
   }
 
   /**
@@ -248,7 +261,7 @@ export class Sandbox implements AsyncDisposable {
     data: FileData,
     options: WriteFileOptions = {},
   ): Promise<WriteFileResult> {
-    return this.files.writeFile(path, data, options);
+    return this.fileCalls.writeFile(path, data, options);
   }
 
   /**
@@ -267,7 +280,7 @@ export class Sandbox implements AsyncDisposable {
     path: string,
     options: ReadFileOptions = {},
   ): Promise<Uint8Array | string | ReadableStream<Uint8Array>> {
-    return this.files.readFile(path, options);
+    return this.fileCalls.readFile(path, options);
   }
 
   /** Reads a file from the sandbox as UTF-8 text. */
@@ -283,7 +296,7 @@ export class Sandbox implements AsyncDisposable {
     path: string,
     options: FileOptions = {},
   ): Promise<ReadableStream<Uint8Array>> {
-    return this.files.readStream(path, options);
+    return this.fileCalls.readStream(path, options);
   }
 
   /**
@@ -296,7 +309,7 @@ export class Sandbox implements AsyncDisposable {
     remotePath: string = basename(localPath),
     options: FileOptions = {},
   ): Promise<WriteFileResult> {
-    return this.files.uploadFile(localPath, remotePath, options);
+    return this.fileCalls.uploadFile(localPath, remotePath, options);
   }
 
   /**
@@ -308,12 +321,12 @@ export class Sandbox implements AsyncDisposable {
     localPath: string,
     options: FileOptions = {},
   ): Promise<DownloadFileResult> {
-    return this.files.downloadFile(remotePath, localPath, options);
+    return this.fileCalls.downloadFile(remotePath, localPath, options);
   }
 
   /** Lists a directory in the sandbox; default the home. */
   async listFiles(path = '.', options: FileOptions = {}): Promise<FileEntry[]> {
-    return this.files.listFiles(path, options);
+    return this.fileCalls.listFiles(path, options);
   }
 
   /**
@@ -321,7 +334,7 @@ export class Sandbox implements AsyncDisposable {
    * @throws {@link FileNotFoundError} when there is no such file
    */
   async removeFile(path: string, options: FileOptions = {}): Promise<void> {
-    return this.files.removeFile(path, options);
+    return this.fileCalls.removeFile(path, options);
   }
 
   /**

@@ -2,6 +2,7 @@ import { tool } from '@langchain/core/tools';
 import {
   clipForModel,
   describeExecResult,
+  describeProcessForModel,
   isCorrectableByModel,
   Sandbox,
   type SandboxCreateOptions,
@@ -67,6 +68,26 @@ const readFileSchema = z.object({
   path: z.string().min(1).describe('File path; relative paths are under /home/sandboxuser.'),
 });
 
+const startProcessSchema = z.object({
+  command: z.string().min(1).describe('Shell command, for example: python3 -m http.server 8000'),
+  tag: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/)
+    .optional()
+    .describe('A name to refer to the process by instead of its pid, for example: web'),
+});
+
+const processOutputSchema = z.object({
+  process: z.string().min(1).describe('The pid (as text) or the tag of the process.'),
+  wait_seconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(120)
+    .optional()
+    .describe('Wait up to this many seconds for the process to exit; default 0.'),
+});
+
 /** The tools {@link createSandboxTools} makes, each bound to the toolkit's sandbox. */
 function makeTools(sandbox: Sandbox, limitChars: number, defaultTimeoutMs: number) {
   const exec = tool(
@@ -115,7 +136,37 @@ function makeTools(sandbox: Sandbox, limitChars: number, defaultTimeoutMs: numbe
     },
   );
 
-  return { exec, writeFile, readFile };
+  const startProcess = tool(
+    async ({ command, tag }) =>
+      explainFileErrors(async () => {
+        const started = await sandbox.processes.start(command, { tag });
+        return `started pid ${started.pid}${started.tag === null ? '' : ` (tag ${started.tag})`}; read its output with sandbox_process_output`;
+      }),
+    {
+      name: 'sandbox_start_process',
+      description:
+        'Start a long-running shell command in the background (a web server, a long build) and ' +
+        'return at once with its pid. It keeps running between calls; read its output with ' +
+        'sandbox_process_output. Use sandbox_exec for commands that finish.',
+      schema: startProcessSchema,
+    },
+  );
+
+  const processOutput = tool(
+    async ({ process, wait_seconds: waitSeconds }) =>
+      explainFileErrors(() =>
+        describeProcessForModel(sandbox, process, limitChars, waitSeconds ?? 0),
+      ),
+    {
+      name: 'sandbox_process_output',
+      description:
+        'Show whether a background process still runs or how it exited, and its output so far ' +
+        '(shortened when long). With wait_seconds, first wait up to that long for it to exit.',
+      schema: processOutputSchema,
+    },
+  );
+
+  return { exec, writeFile, readFile, startProcess, processOutput };
 }
 
 /** The sandbox tools' types, for code that wants one of them by name. */
@@ -147,6 +198,10 @@ export class SandboxToolkit implements AsyncDisposable {
    * `code-interpreter` template, so it is not in {@link SandboxToolkit.tools}; add it yourself).
    */
   readonly runCodeTool: ReturnType<typeof createRunCodeTool>;
+  /** Starts a background process: `sandbox_start_process`. */
+  readonly startProcessTool: SandboxTools['startProcess'];
+  /** Reads a background process's state and output: `sandbox_process_output`. */
+  readonly processOutputTool: SandboxTools['processOutput'];
 
   /** @internal Use {@link createSandboxTools}. */
   constructor(
@@ -164,6 +219,13 @@ export class SandboxToolkit implements AsyncDisposable {
       options.outputLimitChars,
       options.defaultTimeoutMs,
     );
+    this.startProcessTool = tools.startProcess;
+    this.processOutputTool = tools.processOutput;
+  }
+
+  /** The background-process pair, for agents that run servers and read their logs. */
+  get processTools(): [SandboxTools['startProcess'], SandboxTools['processOutput']] {
+    return [this.startProcessTool, this.processOutputTool];
   }
 
   /** The three tools, for `model.bindTools(...)` and `new ToolNode(...)`. */

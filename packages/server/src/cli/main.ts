@@ -6,6 +6,7 @@ import { registerDoctorCommand } from './doctor-command.js';
 import { registerImageCommand } from './image-command.js';
 import { registerMcpCommand } from './mcp-command.js';
 import { registerRunCodeCommand } from './client/run-code-command.js';
+import { registerProcessCommands } from './process-commands.js';
 import { registerServeCommand } from './serve-command.js';
 import { registerTemplateCommand } from './template-command.js';
 
@@ -20,6 +21,7 @@ registerCoordinatorCommand(program);
 // Further commands register here, one line each.
 registerClientCommands(program);
 registerRunCodeCommand(program);
+registerProcessCommands(program);
 registerImageCommand(program);
 registerTemplateCommand(program);
 registerMcpCommand(program);

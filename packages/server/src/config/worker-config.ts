@@ -62,6 +62,11 @@ export interface WorkerConfig extends ListenConfig {
   egressCredentialsFile: string | undefined;
   egressTrustFile: string | undefined;
   egressDnsServers: string | undefined;
+  /** Background processes (issue 12). */
+  maxProcesses: number;
+  processBufferBytes: number;
+  processWorkerBufferBytes: number;
+  processRetainSeconds: number;
 }
 
 const MiB = 1024 * 1024;
@@ -448,6 +453,40 @@ export const WORKER_SETTINGS: readonly SettingOf<WorkerConfig>[] = [
       'A heartbeat older than this marks the worker gone: its sessions answer 410, and it stops taking new sessions.',
   },
   ...EGRESS_SETTINGS,
+  {
+    key: 'maxProcesses',
+    env: 'SANDPOOL_MAX_PROCESSES',
+    flag: '--max-processes',
+    kind: 'int',
+    fallback: 32,
+    description:
+      'Background processes (running and recently exited) a session keeps; past it, 400 until one is killed.',
+  },
+  {
+    key: 'processBufferBytes',
+    env: 'SANDPOOL_PROCESS_BUFFER_BYTES',
+    flag: '--process-buffer-bytes',
+    kind: 'int',
+    fallback: 1 * MiB,
+    description:
+      'Output kept per background process for readers to replay; older output is dropped (`truncated`).',
+  },
+  {
+    key: 'processWorkerBufferBytes',
+    env: 'SANDPOOL_PROCESS_WORKER_BUFFER_BYTES',
+    flag: '--process-worker-buffer-bytes',
+    kind: 'int',
+    fallback: 128 * MiB,
+    description: 'Output all background processes of the worker keep together.',
+  },
+  {
+    key: 'processRetainSeconds',
+    env: 'SANDPOOL_PROCESS_RETAIN_SECONDS',
+    flag: '--process-retain-seconds',
+    kind: 'int',
+    fallback: 600,
+    description: 'How long an exited process’s status and output stay readable.',
+  },
 ];
 
 export function defaultWorkerId(port: number): string {
@@ -521,6 +560,12 @@ export function validateWorkerConfig(c: WorkerConfig): void {
     } catch (error) {
       problems.push(`${flag}: ${(error as Error).message}`);
     }
+  }
+  if (c.maxProcesses < 1) problems.push('--max-processes must be at least 1');
+  if (c.processBufferBytes < 4096 || c.processWorkerBufferBytes < c.processBufferBytes) {
+    problems.push(
+      '--process-buffer-bytes must be at least 4096 and at most --process-worker-buffer-bytes',
+    );
   }
   if (problems.length > 0) throw configError(problems.join('; '));
 }

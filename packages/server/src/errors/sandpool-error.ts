@@ -12,6 +12,7 @@ export const ERROR_STATUS = {
   file_not_found: 404,
   template_not_found: 404,
   context_not_found: 404,
+  process_not_found: 404,
   session_lost: 410,
   payload_too_large: 413,
   internal_error: 500,

@@ -4,6 +4,9 @@ import type { Registry } from 'prom-client';
 import type { CodeService } from '../code/code-service.js';
 import type { ExecService } from '../exec/exec-service.js';
 import type { FileService } from '../files/file-service.js';
+import type { WatchService } from '../files/watch-service.js';
+import type { ProcessService } from '../processes/process-service.js';
+import { processRoutes } from './routes/process-routes.js';
 import { mcpRoutes } from '../mcp/mcp-routes.js';
 import { ServiceSandboxSource } from '../mcp/service-sandbox-source.js';
 import type { SessionManager } from '../sessions/session-manager.js';
@@ -15,6 +18,7 @@ import {
   type HostOriginSettings,
 } from './host-origin-guard.js';
 import { installJsonBodies } from './json-bodies.js';
+import { closeRefusedUpgrades } from './websocket-upgrades.js';
 import { isDocumentationRoute, registerOpenApi } from './openapi.js';
 import { codeRoutes } from './routes/code-routes.js';
 import { execRoutes } from './routes/exec-routes.js';
@@ -40,6 +44,8 @@ export interface AppServices {
   uploadLimitBytes: number;
   /** Egress by domain (network routes); absent when the runtime cannot give sessions network. */
   egress?: EgressService;
+  /** Background processes, terminals and watches (absent in apps built without them). */
+  processes?: { processes: ProcessService; watches: WatchService };
   /** Who may call (Host and Origin rules) and the MCP face's idle lease: the worker's config. */
   faces: FaceSettings;
 }
@@ -65,6 +71,7 @@ export async function buildApp(services: AppServices): Promise<FastifyInstance> 
 
   installErrorHandling(app);
   installHostOriginGuard(app, new HostOriginGuard(services.faces));
+  closeRefusedUpgrades(app);
 
   installJsonBodies(app);
 
@@ -106,6 +113,7 @@ export async function buildApp(services: AppServices): Promise<FastifyInstance> 
     files: services.files,
     uploadLimitBytes: services.uploadLimitBytes,
   });
+  if (services.processes) await app.register(processRoutes, services.processes);
   await app.register(serviceRoutes, { health: services.health, registry: services.registry });
   // MCP is one more face over the same services, called in-process (not through this server's
   // own HTTP API).

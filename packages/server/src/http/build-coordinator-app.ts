@@ -5,9 +5,11 @@ import { createBearerCheck } from './auth.js';
 import type { FaceSettings } from './build-app.js';
 import { installErrorHandling } from './error-handler.js';
 import { HostOriginGuard, installHostOriginGuard } from './host-origin-guard.js';
+import { closeRefusedUpgrades } from './websocket-upgrades.js';
 import { isDocumentationRoute } from './openapi.js';
 import { mcpRoutes } from '../mcp/mcp-routes.js';
 import { coordinatorRoutes, type CoordinatorRouteOptions } from './routes/coordinator-routes.js';
+import { coordinatorPtyProxy } from './routes/coordinator-process-routes.js';
 import { serviceRoutes, type HealthReport } from './routes/service-routes.js';
 
 export interface CoordinatorAppServices extends CoordinatorRouteOptions {
@@ -35,6 +37,7 @@ export async function buildCoordinatorApp(
 
   installErrorHandling(app);
   installHostOriginGuard(app, new HostOriginGuard(services.faces));
+  closeRefusedUpgrades(app);
 
   // Bodies stay unread streams: the worker validates them, and uploads must not be buffered.
   app.removeAllContentTypeParsers();
@@ -50,6 +53,7 @@ export async function buildCoordinatorApp(
   }
 
   await app.register(coordinatorRoutes, services);
+  await app.register(coordinatorPtyProxy, services);
   await app.register(serviceRoutes, { health: services.health, registry: services.registry });
   // MCP at /mcp: its tools call this coordinator's API, so sessions spread like any others.
   await app.register(mcpRoutes, { idleTimeoutMs: services.faces.mcpIdleTimeoutSeconds * 1000 });

@@ -4,6 +4,7 @@ import {
   type ExecResult,
   type Execution,
   type FileEntry,
+  type Processes,
   type SessionInfo,
 } from '@sandpool/client';
 
@@ -30,8 +31,13 @@ export interface McpSandbox {
     code: string,
     options: { language?: 'python' | 'bash'; timeoutMs?: number },
   ): Promise<Execution>;
+  /** Background processes (`start_process`, `process_output`). */
+  readonly processes: McpProcesses;
   close(): Promise<void>;
 }
+
+/** What the process tools need of a session's background processes (the SDK's shapes). */
+export type McpProcesses = Pick<Processes, 'start' | 'get' | 'output'>;
 
 /** Where a lease gets its sandbox: a new session, or an existing one by id. */
 export interface McpSandboxSource {

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import type { McpSandbox } from './mcp-sandbox.js';
 import { registerRunCodeTool } from './run-code-tool.js';
 import type { SandboxLease } from './sandbox-lease.js';
+import { registerProcessTools } from './process-tools.js';
 
 /** Options of {@link createSandboxMcpServer}. */
 export interface SandboxMcpServerOptions {
@@ -323,5 +324,6 @@ export function createSandboxMcpServer(
   );
 
   registerRunCodeTool(server, lease, limitChars);
+  registerProcessTools(server, lease, limitChars, guarded);
   return server;
 }

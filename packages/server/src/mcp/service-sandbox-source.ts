@@ -10,8 +10,10 @@ import type { CodeService } from '../code/code-service.js';
 import { SandpoolError } from '../errors/sandpool-error.js';
 import type { ExecService } from '../exec/exec-service.js';
 import type { FileService } from '../files/file-service.js';
+import type { ProcessService } from '../processes/process-service.js';
 import type { SessionManager } from '../sessions/session-manager.js';
-import type { McpSandbox, McpSandboxSource } from './mcp-sandbox.js';
+import type { McpProcesses, McpSandbox, McpSandboxSource } from './mcp-sandbox.js';
+import { ServiceSandboxProcesses } from './service-sandbox-processes.js';
 
 /** The worker's services, which every face of the worker shares. */
 export interface WorkerServices {
@@ -20,6 +22,8 @@ export interface WorkerServices {
   files: FileService;
   /** The code interpreter, where the worker has one. */
   code?: CodeService;
+  /** Background processes, where the worker has them. */
+  processes?: { processes: ProcessService };
 }
 
 /**
@@ -50,11 +54,17 @@ export class ServiceSandboxSource implements McpSandboxSource {
 
 class ServiceSandbox implements McpSandbox {
   private ended = false;
+  readonly processes: McpProcesses;
 
   constructor(
     private readonly services: WorkerServices,
     readonly sessionId: string,
-  ) {}
+  ) {
+    this.processes =
+      services.processes === undefined
+        ? withoutProcesses()
+        : new ServiceSandboxProcesses(services.processes.processes, sessionId);
+  }
 
   get closed(): boolean {
     return this.ended;
@@ -147,4 +157,16 @@ class ServiceSandbox implements McpSandbox {
       metadata: view.metadata,
     };
   }
+}
+
+/** A worker built without the process service (some tests) refuses the process tools. */
+function withoutProcesses(): McpProcesses {
+  const refuse = (): never => {
+    throw new SandpoolError('invalid_request', 'This worker has no background processes.');
+  };
+  return {
+    start: async () => refuse(),
+    get: async () => refuse(),
+    output: () => refuse(),
+  };
 }

@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
+import type { SandboxProcesses } from './sandbox-processes.js';
 
 /**
  * The project-owned interface for "a box that runs processes". The pool, the sessions and the
@@ -78,6 +79,8 @@ export interface Sandbox {
   listFiles(path: string): Promise<FileEntry[]>;
   /** Removes a file or a directory tree. */
   removeFile(path: string): Promise<void>;
+  /** Background processes, terminals and watches, where the box can run them. */
+  readonly processes?: SandboxProcesses;
   /** True while the box runs. */
   isAlive(): Promise<boolean>;
   /** Kills and removes the box; safe to call twice. */

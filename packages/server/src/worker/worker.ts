@@ -7,6 +7,8 @@ import { SandpoolError } from '../errors/sandpool-error.js';
 import { CodeService } from '../code/code-service.js';
 import { ExecService } from '../exec/exec-service.js';
 import { FileService } from '../files/file-service.js';
+import { WatchService } from '../files/watch-service.js';
+import { ProcessService } from '../processes/process-service.js';
 import { buildApp } from '../http/build-app.js';
 import type { HealthReport } from '../http/routes/service-routes.js';
 import { WorkerMetrics } from '../metrics/worker-metrics.js';
@@ -305,7 +307,18 @@ export class Worker {
       };
     };
 
+    const processes = new ProcessService({
+      sessions,
+      log,
+      limits: {
+        maxPerSession: config.maxProcesses,
+        bufferBytesPerProcess: config.processBufferBytes,
+        bufferBytesPerWorker: config.processWorkerBufferBytes,
+        retainExitedMs: config.processRetainSeconds * 1000,
+      },
+    });
     const app = await buildApp({
+      processes: { processes, watches: new WatchService(sessions) },
       sessions,
       templates: () => pools.views(),
       exec,
@@ -319,6 +332,7 @@ export class Worker {
       faces: config,
       egress,
     });
+    app.addHook('onClose', async () => processes.close());
     return new Worker(
       config,
       app,

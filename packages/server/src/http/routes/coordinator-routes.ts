@@ -13,6 +13,7 @@ import { SandpoolError } from '../../errors/sandpool-error.js';
 import { Type } from '@sinclair/typebox';
 import { SessionParams } from '../schemas.js';
 import { abortOnDisconnect } from '../client-disconnect.js';
+import { PROCESS_PROXY_ROUTES } from './coordinator-process-routes.js';
 
 export interface CoordinatorRouteOptions {
   router: SessionRouter;
@@ -236,6 +237,16 @@ export const coordinatorRoutes: FastifyPluginAsyncTypebox<CoordinatorRouteOption
   app.get('/v1/sessions/:id/network/log', params, async (request, reply) =>
     relay(request, reply, request.params.id),
   );
+
+  // Processes and watches (their NDJSON streams too) go to the session's worker like the rest.
+  for (const { method, url } of PROCESS_PROXY_ROUTES) {
+    app.route({
+      method,
+      url,
+      ...params,
+      handler: async (request, reply) => relay(request, reply, request.params.id),
+    });
+  }
 
   // The API document and its UI are the workers' own: any live worker serves them.
   const documentation = async (request: FastifyRequest, reply: FastifyReply) => {

@@ -6,7 +6,12 @@ import type {
   FileEntry,
   FileStat,
 } from '../sandbox-runtime.js';
-import { AgentConnection, type AgentConnectionOptions } from './agent-connection.js';
+import {
+  AgentConnection,
+  type AgentConnectionOptions,
+  type AgentLimits,
+  type PendingRequest,
+} from './agent-connection.js';
 import { agentExec } from './agent-exec.js';
 import {
   agentListFiles,
@@ -15,12 +20,23 @@ import {
   agentStatFile,
   agentWriteFile,
 } from './agent-files.js';
-import { ReplyType, RequestType } from './agent-protocol.js';
+import { encodeFrame, ReplyType, RequestType } from './agent-protocol.js';
 
 export { DEFAULT_AGENT_LIMITS, type AgentLimits } from './agent-connection.js';
 export { mapFileError } from './agent-errors.js';
 
 export type AgentClientOptions = AgentConnectionOptions;
+
+/** Receives a channel's frames; throwing an AgentProtocolError ends the connection. */
+export type AgentChannelHandler = PendingRequest;
+
+/** A long-lived request (see `AgentClient.openChannel`). */
+export interface AgentChannel {
+  readonly limits: AgentLimits;
+  send(type: number, payload?: Uint8Array | object): void;
+  /** Stops routing frames to the handler (later ones count as strays). */
+  close(): void;
+}
 
 /**
  * The worker's side of one agent: the runtime interface's operations over one connection
@@ -97,6 +113,20 @@ export class AgentClient {
 
   removeFile(path: string): Promise<void> {
     return agentRemoveFile(this.connection, path);
+  }
+
+  /**
+   * A request that lives as long as a background process or a watch (agent-processes.ts): the
+   * agent's frames for its id go to `handler` until `close()`, under the same bounds as any other.
+   */
+  openChannel(handler: AgentChannelHandler): AgentChannel {
+    const connection = this.connection;
+    const id = connection.open(handler);
+    return {
+      limits: connection.limits,
+      send: (type, payload) => connection.send(encodeFrame(type, id, payload)),
+      close: () => connection.release(id),
+    };
   }
 
   /** Fails every pending request and refuses new ones (the sandbox is being destroyed). */

@@ -4,6 +4,8 @@ import { SandpoolError } from '../../errors/sandpool-error.js';
 import type { Logger } from 'pino';
 import { AgentClient, type AgentLimits } from '../agent/agent-client.js';
 import type { ChannelBudget } from '../agent/agent-channel-budget.js';
+import { AgentProcesses } from '../agent/agent-processes.js';
+import type { SandboxProcesses } from '../sandbox-processes.js';
 import type {
   ExecOutcome,
   ExecRequest,
@@ -42,6 +44,7 @@ export class DockerAgentSandbox implements Sandbox {
   private stderrTail = Buffer.alloc(0);
   private stream: Duplex | undefined;
   private readonly client: AgentClient;
+  readonly processes: SandboxProcesses;
 
   private constructor(
     private readonly container: Docker.Container,
@@ -60,6 +63,7 @@ export class DockerAgentSandbox implements Sandbox {
       workerBudget: options.workerBudget,
       onLost: (reason) => this.onLost(reason),
     });
+    this.processes = new AgentProcesses(this.client);
   }
 
   /**
