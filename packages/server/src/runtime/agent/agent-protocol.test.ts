@@ -58,12 +58,15 @@ describe('agent protocol framing', () => {
     let frames = 0;
     for (let offset = 0; offset < frame.length; offset += 64) {
       frames += decoder.push(frame.subarray(offset, offset + 64)).length;
+      // Linear by construction: an unfinished frame's pieces are kept as they came, not joined
+      // (copied) on every push; they are joined once, when the frame is whole.
+      if (frames === 0) assert.equal(decoder.pendingChunks, offset / 64 + 1);
     }
     const ms = performance.now() - started;
+    // The time is printed, not asserted: this machine is shared and timing asserts are flaky.
     console.log(`decoder: 1 MiB frame in 64-byte pieces decoded in ${ms.toFixed(1)} ms`);
     assert.equal(frames, 1);
     assert.equal(decoder.bufferedBytes, 0);
     assert.equal(decoder.pendingChunks, 0);
-    assert.ok(ms < 300, `${ms} ms`);
   });
 });
