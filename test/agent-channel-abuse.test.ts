@@ -144,6 +144,22 @@ function figures(what: string, m: Awaited<ReturnType<typeof measure>>): string {
   );
 }
 
+/**
+ * The calm session stays about as fast as in the baseline measured just before (the machine is
+ * shared, so no fixed bound). The defect this guards against was a p90 of 1.9 s and a starved
+ * event loop: three times the baseline plus 150 ms keeps noise out and that defect in.
+ */
+function assertNearBaseline(
+  m: { p90Ms: number; loopDelayP99Ms: number },
+  base: { p90Ms: number; loopDelayP99Ms: number },
+): void {
+  assert.ok(m.p90Ms < 3 * base.p90Ms + 150, `echo p90 ${m.p90Ms} ms against ${base.p90Ms} ms`);
+  assert.ok(
+    m.loopDelayP99Ms < 3 * base.loopDelayP99Ms + 150,
+    `event-loop delay p99 ${m.loopDelayP99Ms} ms against ${base.loopDelayP99Ms} ms`,
+  );
+}
+
 describe('sandboxes that trickle frames into their agent channel', () => {
   before(buildHostileImage);
   after(async () => {
@@ -191,12 +207,7 @@ describe('sandboxes that trickle frames into their agent channel', () => {
         why.some((line) => /trickled in \d+ pieces/.test(line)),
         `no log line says why: ${w.logs.join('')}`,
       );
-      // The machine is shared: compared with the baseline measured just before, not a fixed bound.
-      assert.ok(m.p90Ms < 2 * base.p90Ms + 50, `echo p90 ${m.p90Ms} ms against ${base.p90Ms} ms`);
-      assert.ok(
-        m.loopDelayP99Ms < 2 * base.loopDelayP99Ms + 50,
-        `event-loop delay p99 ${m.loopDelayP99Ms} ms against ${base.loopDelayP99Ms} ms`,
-      );
+      assertNearBaseline(m, base);
       assert.equal((await call(w.url, 'GET', '/health')).status, 200);
     } finally {
       await w.worker.close();
@@ -220,12 +231,7 @@ describe('sandboxes that trickle frames into their agent channel', () => {
         );
       });
       console.log(figures('sustained trickle, rule off', m));
-      // The machine is shared: compared with the baseline measured just before, not a fixed bound.
-      assert.ok(m.p90Ms < 2 * base.p90Ms + 50, `echo p90 ${m.p90Ms} ms against ${base.p90Ms} ms`);
-      assert.ok(
-        m.loopDelayP99Ms < 2 * base.loopDelayP99Ms + 50,
-        `event-loop delay p99 ${m.loopDelayP99Ms} ms against ${base.loopDelayP99Ms} ms`,
-      );
+      assertNearBaseline(m, base);
       assert.equal((await call(w.url, 'GET', '/health')).status, 200);
     } finally {
       await w.worker.close();

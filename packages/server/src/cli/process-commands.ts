@@ -5,7 +5,6 @@ import {
   type ProcessSignalName,
 } from '@sandpool/client';
 import type { Command } from 'commander';
-import { WebSocket } from 'ws';
 import {
   connectionOptions,
   printDiagnostic,
@@ -188,11 +187,13 @@ function terminalSize(): { cols: number; rows: number } {
  * Bridges this terminal to the process's PTY WebSocket: raw mode, keys out, bytes in, resize on
  * SIGWINCH; the terminal is restored however it ends. Resolves with the remote exit code.
  */
-function attachTerminal(
+async function attachTerminal(
   sandbox: Sandbox,
   pid: number,
   apiKey: string | undefined,
 ): Promise<number> {
+  // Loaded here so the other client commands start without it.
+  const { WebSocket } = await import('ws');
   const url = `${sandbox.url.replace(/^http/, 'ws')}/v1/sessions/${sandbox.sessionId}/processes/${pid}/pty`;
   const socket = new WebSocket(url, {
     headers: apiKey === undefined ? {} : { authorization: `Bearer ${apiKey}` },
