@@ -4,12 +4,12 @@ import { pino } from 'pino';
 import { WorkerMetrics } from '../metrics/worker-metrics.js';
 import { SandboxPool } from '../pool/sandbox-pool.js';
 import { ManualClock, MemoryRuntime } from '../testing/memory-runtime.js';
-import { SessionManager } from './session-manager.js';
+import { SessionManager, type SessionJournal } from './session-manager.js';
 
 const log = pino({ level: 'silent' });
 const labels = { 'sandpool.managed': 'true', 'sandpool.worker': 'unit' };
 
-async function setup(maxSessions = 3) {
+async function setup(maxSessions = 3, journal?: SessionJournal) {
   const runtime = new MemoryRuntime();
   const clock = new ManualClock(1_000_000);
   const metrics = new WorkerMetrics({
@@ -48,6 +48,7 @@ async function setup(maxSessions = 3) {
     clock,
     log,
     metrics,
+    journal,
   });
   return { runtime, clock, pool, sessions };
 }
@@ -106,4 +107,26 @@ test('at the limit a create answers capacity_exhausted; below it, an empty pool 
   runtime.finishStarts();
   await sessions.close();
   await pool.close();
+});
+
+test('a create counts against the limit until the journal has recorded it', async () => {
+  // Redis answers slowly: the first create is between its container and its table entry.
+  let release: () => void = () => undefined;
+  const recorded = new Promise<void>((resolve) => (release = resolve));
+  const journal: SessionJournal = {
+    claim: async () => {
+      await recorded;
+      return true;
+    },
+    record: () => undefined,
+    forget: () => undefined,
+  };
+  const { sessions } = await setup(1, journal);
+  const first = sessions.create({});
+  await new Promise((resolve) => setImmediate(resolve));
+  await assert.rejects(sessions.create({}), /limit of 1 sessions/);
+  release();
+  await first;
+  assert.equal(sessions.activeCount, 1);
+  await sessions.close();
 });

@@ -194,22 +194,23 @@ export class SessionManager {
     }
     const ttlSeconds = this.checkTtl(input.ttlSeconds ?? options.defaultTtlSeconds);
     const stop = options.metrics.sessionCreateSeconds.startTimer();
+    // A create counts against the limit until its session is in the table: registering awaits
+    // the journal (Redis), and a create that stopped counting then let a burst past the limit.
     this.creating++;
-    const id = newSessionId();
-    let sandbox: Sandbox;
     try {
-      ({ sandbox } =
+      const id = newSessionId();
+      const { sandbox } =
         policy !== undefined && options.egress !== undefined
           ? { sandbox: await this.startWithNetwork(options.egress, id, policy, template) }
-          : await options.pools.claim(template));
+          : await options.pools.claim(template);
+      this.handedOver.add(sandbox.id);
+      try {
+        return await this.register(id, sandbox, template, policy, input, ttlSeconds, stop);
+      } finally {
+        this.handedOver.delete(sandbox.id);
+      }
     } finally {
       this.creating--;
-    }
-    this.handedOver.add(sandbox.id);
-    try {
-      return await this.register(id, sandbox, template, policy, input, ttlSeconds, stop);
-    } finally {
-      this.handedOver.delete(sandbox.id);
     }
   }
 
