@@ -35,13 +35,19 @@ function runNodeTest(files, concurrency) {
       ],
       { stdio: ['ignore', 'pipe', 'inherit'], cwd: root },
     );
+    // The runner's summary lines (`ℹ pass N`...), kept as they pass: a long list of failures
+    // after them must not push them out of reach (the last 4000 characters once held them).
     let tail = '';
+    let summary = '';
     child.stdout.on('data', (chunk) => {
       process.stdout.write(chunk);
-      tail = (tail + chunk.toString()).slice(-4000);
+      const lines = (tail + chunk.toString()).split('\n');
+      tail = lines.pop() ?? ''; // an unfinished line waits for the rest of it
+      for (const line of lines)
+        if (/^ℹ (pass|fail|skipped) \d+$/.test(line)) summary += `${line}\n`;
     });
     child.on('close', (code) => {
-      const count = (name) => Number(new RegExp(`ℹ ${name} (\\d+)`).exec(tail)?.[1] ?? 0);
+      const count = (name) => Number(new RegExp(`ℹ ${name} (\\d+)`).exec(summary)?.[1] ?? 0);
       resolve({
         code: code ?? 1,
         passed: count('pass'),

@@ -13,6 +13,16 @@ const run = promisify(execFile);
 const PIDFILE = '/var/run/sandpool-dockerd.pid';
 const PROVISION = fileURLToPath(new URL('../../scripts/provision.sh', import.meta.url));
 
+/** Whether the process runs (a zombie waiting for its parent to reap it counts as gone). */
+const processAlive = (pid: number): boolean => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+};
+
 const engineAnswers = async () =>
   await run('docker', ['info']).then(
     () => true,
@@ -55,7 +65,9 @@ describe(
     test('503 while it is down, then the worker recovers by itself', async () => {
       const pid = Number(readFileSync(PIDFILE, 'utf8').trim());
       process.kill(pid, 'SIGTERM');
-      await until(async () => !(await engineAnswers()), 30_000);
+      // Until dockerd has exited: while it stops its containers, its API can still answer now
+      // and then, so a failed `docker info` alone does not mean the engine is down.
+      await until(async () => !processAlive(pid) && !(await engineAnswers()), 60_000);
 
       await until(async () => (await call(w.url, 'GET', '/health')).status === 503, 10_000);
       const health = await call(w.url, 'GET', '/health');
