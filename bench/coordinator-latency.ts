@@ -4,9 +4,7 @@
 // Needs redis-server, the Docker engine and the sandbox image. Target (issue 5): the median
 // added per request is at most 1 ms. Worker and coordinator run as their own processes.
 import { Agent, request } from 'node:http';
-import { randomBytes } from 'node:crypto';
-import { SandpoolProcess } from '../test/support/sandpool-process.js';
-import { TestRedis } from '../test/support/redis-server.js';
+import { startBenchCluster } from './bench-cluster.js';
 import { summarize, type Summary } from './stats.js';
 
 const COUNT = Number(process.argv[2] ?? 500);
@@ -51,26 +49,8 @@ async function measure(
   return [summarize(samples[0]), summarize(samples[1])];
 }
 
-const redis = await TestRedis.start();
-const workerId = `bench-coord-${randomBytes(3).toString('hex')}`;
-const worker = await SandpoolProcess.start(
-  ['serve', '--port', '0', '--pool-size', '1', '--worker-id', workerId, '--redis', redis.url],
-  { SANDPOOL_LOG_LEVEL: 'warn' },
-);
-const coordinator = await SandpoolProcess.start(
-  ['coordinator', '--port', '0', '--redis', redis.url],
-  { SANDPOOL_LOG_LEVEL: 'warn' },
-);
+const { worker, coordinator, sessionPath: path, stop } = await startBenchCluster('coord');
 try {
-  // The worker shows up in Redis with its first heartbeat.
-  let session: { session_id: string } | undefined;
-  for (let i = 0; i < 100 && !session; i++) {
-    const answer = await fetch(`${coordinator.url}/v1/sessions`, { method: 'POST' });
-    if (answer.status === 201) session = (await answer.json()) as { session_id: string };
-    else await new Promise((r) => setTimeout(r, 100));
-  }
-  if (!session) throw new Error('the coordinator could not create a session');
-  const path = `/v1/sessions/${session.session_id}`;
   const exec = JSON.stringify({ command: 'true' });
   const cases: [string, string, string, string?][] = [
     ['GET session', 'GET', path],
@@ -99,7 +79,5 @@ try {
   await fetch(`${coordinator.url}${path}`, { method: 'DELETE' });
 } finally {
   agent.destroy();
-  await coordinator.stop('SIGTERM');
-  await worker.stop('SIGTERM');
-  await redis.stop();
+  await stop();
 }

@@ -4,10 +4,8 @@
 //   `cat`, so the echo is the terminal's own).
 //   node --import tsx bench/process-latency.ts [samples]
 // Needs redis-server, the Docker engine and the sandbox image (SANDPOOL_IMAGE to pick one).
-import { randomBytes } from 'node:crypto';
 import { WebSocket } from 'ws';
-import { SandpoolProcess } from '../test/support/sandpool-process.js';
-import { TestRedis } from '../test/support/redis-server.js';
+import { startBenchCluster } from './bench-cluster.js';
 import { summarize, type Summary } from './stats.js';
 
 const COUNT = Number(process.argv[2] ?? 200);
@@ -80,25 +78,8 @@ async function keystrokes(base: string, sessionPath: string, pid: number): Promi
   return summarize(samples);
 }
 
-const redis = await TestRedis.start();
-const workerId = `bench-proc-${randomBytes(3).toString('hex')}`;
-const worker = await SandpoolProcess.start(
-  ['serve', '--port', '0', '--pool-size', '1', '--worker-id', workerId, '--redis', redis.url],
-  { SANDPOOL_LOG_LEVEL: 'warn' },
-);
-const coordinator = await SandpoolProcess.start(
-  ['coordinator', '--port', '0', '--redis', redis.url],
-  { SANDPOOL_LOG_LEVEL: 'warn' },
-);
+const { worker, coordinator, sessionPath: path, stop } = await startBenchCluster('proc');
 try {
-  let session: { session_id: string } | undefined;
-  for (let i = 0; i < 100 && !session; i++) {
-    const answer = await fetch(`${coordinator.url}/v1/sessions`, { method: 'POST' });
-    if (answer.status === 201) session = (await answer.json()) as { session_id: string };
-    else await new Promise((r) => setTimeout(r, 100));
-  }
-  if (!session) throw new Error('the coordinator could not create a session');
-  const path = `/v1/sessions/${session.session_id}`;
   const logger = await json<{ pid: number }>(`${worker.url}${path}/processes`, 'POST', {
     command: 'seq 1 1000; sleep 3600',
   });
@@ -121,7 +102,5 @@ try {
   }
   await fetch(`${coordinator.url}${path}`, { method: 'DELETE' });
 } finally {
-  await coordinator.stop('SIGTERM');
-  await worker.stop('SIGTERM');
-  await redis.stop();
+  await stop();
 }
