@@ -104,8 +104,13 @@ describe('process commands of the CLI', { timeout: 180_000 }, () => {
       await tmux('send-keys', '-t', 'shell', 'clear; stty size', 'Enter');
       await waitFor(/^40 120$/m, 'the new size');
       // Ctrl-C goes to the sandbox (raw mode), not to the CLI.
+      // Each key waits for what a person would wait for: typed ahead of a running command, the
+      // line discipline flushes pending input on ^C, which made this test drop characters.
       await tmux('send-keys', '-t', 'shell', 'sleep 100', 'Enter');
+      await waitFor(/sleep 100\n\s*$/, 'the running sleep');
+      await new Promise((r) => setTimeout(r, 300));
       await tmux('send-keys', '-t', 'shell', 'C-c');
+      await waitFor(/\^C\n[^\n]*\$\s*$/, 'a fresh prompt after Ctrl-C');
       await tmux('send-keys', '-t', 'shell', 'echo still here', 'Enter');
       await waitFor(/^still here$/m, 'the shell after Ctrl-C');
       await tmux('send-keys', '-t', 'shell', 'exit 3', 'Enter');
