@@ -12,6 +12,11 @@ export interface SessionInfo {
   expiresAt: Date;
   /** The caller's labels given at creation. */
   metadata: Record<string, string>;
+  /**
+   * The session's own secret for its in-sandbox APIs (preview URLs, E2B's envd routes); empty
+   * from servers that predate it.
+   */
+  accessToken: string;
 }
 
 /** The outcome of one command. A non-zero exit is a result, not an error. */

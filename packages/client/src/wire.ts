@@ -76,6 +76,7 @@ export function parseSession(value: unknown): SessionInfo {
     createdAt: date(o, 'created_at', 'session'),
     expiresAt: date(o, 'expires_at', 'session'),
     metadata: stringRecord(o.metadata),
+    accessToken: typeof o.access_token === 'string' ? o.access_token : '',
   };
 }
 

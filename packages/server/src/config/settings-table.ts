@@ -143,6 +143,8 @@ export interface ListenConfig {
   allowedHosts: string | undefined;
   /** Comma-separated web origins whose pages may call this server; `*`: any. */
   allowedOrigins: string | undefined;
+  /** Preview URLs are `http://{port}-{session id}.{previewDomain}[:port]/`. */
+  previewDomain: string;
   /** An MCP-over-HTTP session idle this long is ended, with the sandbox it created. */
   mcpIdleTimeoutSeconds: number;
 }
@@ -212,6 +214,15 @@ export function listenSettings<C extends ListenConfig>(defaultPort: number): Set
         'Web origins whose pages may call this server, comma-separated (`https://app.example.com`); `*` accepts any. A request with another `Origin` gets 403 forbidden_origin.',
     },
     {
+      key: 'previewDomain',
+      env: 'SANDPOOL_PREVIEW_DOMAIN',
+      flag: '--preview-domain',
+      kind: 'string',
+      fallback: 'localhost',
+      description:
+        'Domain of preview URLs, `{port}-{session id}.{domain}`: browsers resolve `*.localhost` to loopback; elsewhere point a wildcard DNS name at the server.',
+    },
+    {
       key: 'mcpIdleTimeoutSeconds',
       env: 'SANDPOOL_MCP_IDLE_TIMEOUT_SECONDS',
       flag: '--mcp-idle-timeout-seconds',
@@ -229,6 +240,9 @@ export function listenSettings<C extends ListenConfig>(defaultPort: number): Set
 export function listenProblems(c: ListenConfig): string[] {
   const problems: string[] = [];
   if (c.port > 65535) problems.push(`--port ${c.port} is not a TCP port`);
+  if (!/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i.test(c.previewDomain)) {
+    problems.push(`--preview-domain "${c.previewDomain}" must be a DNS name such as localhost`);
+  }
   const key = apiKeyProblem('--api-key', c.apiKey);
   if (key) problems.push(key);
   for (const origin of settingList(c.allowedOrigins)) {

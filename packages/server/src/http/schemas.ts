@@ -74,6 +74,10 @@ export const SessionView = Type.Object({
   created_at: Type.String(),
   expires_at: Type.String(),
   metadata: Type.Record(Type.String(), Type.String()),
+  access_token: Type.String({
+    description:
+      'A secret of this session alone: the in-sandbox APIs (E2B envd routes, preview URLs) require it',
+  }),
 });
 
 const execFields = {

@@ -155,6 +155,7 @@ class ServiceSandbox implements McpSandbox {
       createdAt: new Date(view.created_at),
       expiresAt: new Date(view.expires_at),
       metadata: view.metadata,
+      accessToken: view.access_token,
     };
   }
 }

@@ -47,6 +47,8 @@ export interface SessionRecord {
   expires_at: number;
   env: Record<string, string>;
   metadata: Record<string, string>;
+  /** Absent in records written before access tokens. */
+  access_token?: string;
   /** The egress policy of a session with network, so a re-adopted session keeps it. */
   network?: { allow_out: string[]; deny_out?: string[] };
 }

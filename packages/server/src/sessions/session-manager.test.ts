@@ -130,3 +130,19 @@ test('a create counts against the limit until the journal has recorded it', asyn
   assert.equal(sessions.activeCount, 1);
   await sessions.close();
 });
+
+test('each session has its own unguessable access token, shown in its view and kept on re-adoption', async () => {
+  const { pool, sessions } = await setup();
+  const a = await sessions.create({});
+  const b = await sessions.create({});
+  assert.match(a.accessToken, /^[A-Za-z0-9_-]{32}$/);
+  assert.notEqual(a.accessToken, b.accessToken);
+  assert.equal(sessions.view(a).access_token, a.accessToken);
+  await sessions.delete(b.id);
+  const kept = sessions.adopt({ ...b, id: 'sb_kept', accessToken: 'from-the-record' });
+  assert.equal(kept.accessToken, 'from-the-record');
+  const old = sessions.adopt({ ...b, id: 'sb_old', accessToken: undefined });
+  assert.match(old.accessToken, /^[A-Za-z0-9_-]{32}$/, 'a record without one gets a new token');
+  await sessions.close();
+  await pool.close();
+});

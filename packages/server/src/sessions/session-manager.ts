@@ -20,6 +20,11 @@ export interface Session {
   expiresAt: number;
   readonly env: Record<string, string>;
   readonly metadata: Record<string, string>;
+  /**
+   * A secret of this session alone, for its in-sandbox APIs (E2B's envd routes, preview URLs):
+   * knowing a session id is not enough to use the session.
+   */
+  readonly accessToken: string;
   state: SessionState;
   /** The egress policy of a session with network (changed by PUT .../network). */
   network?: NetworkPolicyInput;
@@ -33,6 +38,8 @@ export interface SessionView {
   created_at: string;
   expires_at: string;
   metadata: Record<string, string>;
+  /** See `Session.accessToken`; shown to holders of the API key, as E2B shows its envd token. */
+  access_token: string;
 }
 
 export interface CreateSessionInput {
@@ -111,6 +118,8 @@ export interface AdoptedSession {
   expiresAt: number;
   env: Record<string, string>;
   metadata: Record<string, string>;
+  /** Absent in records written before access tokens: the session gets a new one. */
+  accessToken?: string;
   network?: NetworkPolicyInput;
 }
 
@@ -278,6 +287,7 @@ export class SessionManager {
       expiresAt: now + ttlSeconds * 1000,
       env: input.env ?? {},
       metadata: input.metadata ?? {},
+      accessToken: newAccessToken(),
       state: 'active',
       ...(policy ? { network: policy.toInput() } : {}),
     };
@@ -360,7 +370,11 @@ export class SessionManager {
 
   /** Takes back a session an earlier run of this worker created (its container still runs). */
   adopt(adopted: AdoptedSession): Session {
-    const session: Session = { ...adopted, state: 'active' };
+    const session: Session = {
+      ...adopted,
+      accessToken: adopted.accessToken ?? newAccessToken(),
+      state: 'active',
+    };
     this.sessions.set(session.id, session);
     this.options.log.info(
       { sessionId: session.id, containerId: session.sandbox.id },
@@ -404,6 +418,7 @@ export class SessionManager {
       created_at: new Date(session.createdAt).toISOString(),
       expires_at: new Date(session.expiresAt).toISOString(),
       metadata: session.metadata,
+      access_token: session.accessToken,
     };
   }
 
@@ -520,4 +535,8 @@ export class SessionManager {
 /** 128 random bits, URL-safe: ids cannot be guessed. */
 export function newSessionId(): string {
   return `sb_${randomBytes(16).toString('hex')}`;
+}
+
+function newAccessToken(): string {
+  return randomBytes(24).toString('base64url');
 }

@@ -207,6 +207,7 @@ function recordOf(session: Session): SessionRecord {
     expires_at: session.expiresAt,
     env: session.env,
     metadata: session.metadata,
+    access_token: session.accessToken,
     ...(session.network ? { network: session.network } : {}),
   };
 }

@@ -211,6 +211,7 @@ export class Worker {
         expiresAt: record.expires_at,
         env: record.env,
         metadata: record.metadata,
+        ...(record.access_token ? { accessToken: record.access_token } : {}),
         ...(record.network ? { network: record.network } : {}),
       });
       if (record.network) {
