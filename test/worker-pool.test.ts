@@ -80,6 +80,20 @@ for (const ociRuntime of ['runc', 'runsc']) {
         assert.match(hosts.stdout, /^127\.0\.0\.1\s+localhost$/m);
         assert.match(hosts.stdout, /ip6-localhost/);
         assert.match(hosts.stdout, /^127\.0\.1\.1\s+sandbox$/m);
+        const write = await exec(w.url, id, { command: 'echo 10.0.0.1 pypi.org >> /etc/hosts' });
+        assert.notEqual(write.exit_code, 0, 'the sandbox cannot change its hosts file');
+        // The fast path: no network set up by the engine, our read-only hosts file mounted.
+        for (const container of await containersOf(w.workerId)) {
+          const [info] = JSON.parse(await docker('inspect', container)) as {
+            Config: { NetworkDisabled?: boolean };
+            Mounts: { Destination: string; RW: boolean }[];
+          }[];
+          assert.equal(info.Config.NetworkDisabled, true);
+          assert.deepEqual(
+            info.Mounts.filter((m) => m.Destination === '/etc/hosts').map((m) => m.RW),
+            [false],
+          );
+        }
         await call(w.url, 'DELETE', `/v1/sessions/${id}`);
       },
     );

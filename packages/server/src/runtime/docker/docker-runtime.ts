@@ -16,6 +16,7 @@ import { killContainer, removeContainer } from './docker-container.js';
 import { DockerSandbox } from './docker-sandbox.js';
 import { translateDockerError } from './docker-errors.js';
 import { DockerSessionNetworks } from './docker-session-networks.js';
+import { SandboxHostsFile } from './sandbox-hosts-file.js';
 
 /** How every sandbox container is confined (SECURITY.md's defaults come from the worker config). */
 export interface DockerSandboxLimits {
@@ -69,9 +70,11 @@ export class DockerRuntime implements SandboxRuntime {
   private readonly channelBudget = new ChannelBudget(DEFAULT_WORKER_CHANNEL_LIMITS);
   private readonly log: Pick<Logger, 'warn'> | undefined;
   private readonly agentLimits: Partial<AgentLimits> | undefined;
+  private readonly hostsFile: SandboxHostsFile;
 
   constructor(options: DockerRuntimeOptions) {
     this.docker = options.docker ?? new Docker();
+    this.hostsFile = new SandboxHostsFile(this.docker);
     this.limits = options.limits;
     this.pingTimeoutMs = options.pingTimeoutMs ?? 3000;
     this.agentMode = options.agent ?? 'auto';
@@ -81,11 +84,44 @@ export class DockerRuntime implements SandboxRuntime {
   }
 
   async create(spec: SandboxSpec): Promise<Sandbox> {
-    const { limits } = this;
     const agent = this.agentMode === 'auto' && (await this.usesAgent());
+    // Without a network, our own hosts file lets the engine skip the container's network setup.
+    const hostsFile =
+      spec.network === undefined && this.limits.network === 'none'
+        ? this.hostsFile.current()
+        : undefined;
     let container: Docker.Container;
     try {
-      container = await this.docker.createContainer({
+      container = await this.createContainer(spec, agent, hostsFile);
+    } catch (error) {
+      if (hostsFile === undefined || !isMountRefusal(error)) throw error;
+      this.hostsFile.disable();
+      this.log?.warn(
+        { err: error },
+        'the engine cannot mount the sandbox hosts file; using its own',
+      );
+      container = await this.createContainer(spec, agent, undefined);
+    }
+    if (agent) {
+      return DockerAgentSandbox.start(container, spec.labels, this.agentOptions());
+    }
+    try {
+      await container.start();
+    } catch (error) {
+      await removeContainer(container).catch(() => undefined);
+      throw translateDockerError(error, 'starting a sandbox');
+    }
+    return new DockerSandbox(container, container.id, spec.labels);
+  }
+
+  private async createContainer(
+    spec: SandboxSpec,
+    agent: boolean,
+    hostsFile: string | undefined,
+  ): Promise<Docker.Container> {
+    const { limits } = this;
+    try {
+      return await this.docker.createContainer({
         Image: limits.image,
         // The agent is the image's CMD; without one, a process that only keeps the box up.
         ...(agent
@@ -103,9 +139,11 @@ export class DockerRuntime implements SandboxRuntime {
         Hostname: SANDBOX_HOSTNAME,
         Env: Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`),
         Labels: spec.labels,
-        // Not NetworkDisabled: with it the engine mounts no /etc/hosts and `localhost` does not
-        // resolve. Network mode `none` alone leaves only the loopback interface. A session with
-        // egress (spec.network) sits on its own internal network instead, at a fixed address.
+        // NetworkDisabled only with our hosts file: the engine then mounts an empty one, where
+        // `localhost` does not resolve. Network mode `none` alone leaves only the loopback
+        // interface. A session with egress (spec.network) sits on its own internal network
+        // instead, at a fixed address.
+        ...(hostsFile !== undefined ? { NetworkDisabled: true } : {}),
         ...(spec.network
           ? {
               NetworkingConfig: {
@@ -121,9 +159,14 @@ export class DockerRuntime implements SandboxRuntime {
           NetworkMode: spec.network?.name ?? limits.network,
           // The engine writes localhost and ip6-localhost; without a network it adds no line
           // for the hostname, so name it here (on a real network the engine maps it itself).
-          ...(spec.network === undefined && limits.network === 'none'
-            ? { ExtraHosts: [`${SANDBOX_HOSTNAME}:127.0.1.1`] }
-            : {}),
+          ...(hostsFile !== undefined
+            ? // A mount, not a bind: a missing source is refused at create, not made a directory.
+              {
+                Mounts: [{ Type: 'bind', Source: hostsFile, Target: '/etc/hosts', ReadOnly: true }],
+              }
+            : spec.network === undefined && limits.network === 'none'
+              ? { ExtraHosts: [`${SANDBOX_HOSTNAME}:127.0.1.1`] }
+              : {}),
           // A dead-end resolver, asked once: lookups fail fast instead of leaking names.
           ...(spec.network
             ? { Dns: spec.network.dns, DnsOptions: ['timeout:1', 'attempts:1'] }
@@ -165,16 +208,6 @@ export class DockerRuntime implements SandboxRuntime {
       }
       throw translateDockerError(error, 'creating a sandbox');
     }
-    if (agent) {
-      return DockerAgentSandbox.start(container, spec.labels, this.agentOptions());
-    }
-    try {
-      await container.start();
-    } catch (error) {
-      await removeContainer(container).catch(() => undefined);
-      throw translateDockerError(error, 'starting a sandbox');
-    }
-    return new DockerSandbox(container, container.id, spec.labels);
   }
 
   async list(labels: SandboxLabels): Promise<SandboxSummary[]> {
@@ -266,4 +299,10 @@ export class DockerRuntime implements SandboxRuntime {
   async close(): Promise<void> {
     // dockerode keeps no connections open between requests.
   }
+}
+
+/** The engine refused a bind mount (its host does not have our file). */
+function isMountRefusal(error: unknown): boolean {
+  const { statusCode, message } = error as { statusCode?: number; message?: string };
+  return statusCode === 400 && /mount|bind source/i.test(message ?? '');
 }
