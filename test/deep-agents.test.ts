@@ -9,6 +9,7 @@ import { Coordinator } from '../packages/server/src/coordinator/coordinator.js';
 import { createSandboxDeepAgent, demoModel } from '../examples/deep-agent.js';
 import { callTool, ScriptedChatModel } from '../examples/scripted-chat-model.js';
 import { containersOf } from './support/docker.js';
+import { runTracingModules } from './support/module-trace.js';
 import { TestRedis } from './support/redis-server.js';
 import { until } from './support/until.js';
 import { startWorker, type TestWorker } from './support/worker-harness.js';
@@ -41,6 +42,26 @@ function binaryPayload(): Uint8Array {
   bytes.set([0xff, 0xfe, 0x00, 0xc3, 0x28], 0);
   return bytes;
 }
+
+test('deepagents is an optional peer: only the /deepagents entry loads it', async () => {
+  const load = async (entry: string) => {
+    const run = await runTracingModules('-e', [
+      `import(${JSON.stringify(entry)}).then((m) => console.log(Object.keys(m).sort().join(' ')))`,
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    return { exports: run.stdout.trim().split(' '), loaded: run.loaded };
+  };
+  const tools = await load('@sandpool/langchain');
+  assert.ok(tools.exports.includes('createSandboxTools'));
+  assert.ok(!tools.loaded.some((url) => url.includes('/node_modules/deepagents/')));
+  const backend = await load('@sandpool/langchain/deepagents');
+  assert.deepEqual(backend.exports, [
+    'SandpoolSandbox',
+    'SandpoolSandboxError',
+    'fileOperationErrorOf',
+  ]);
+  assert.ok(backend.loaded.some((url) => url.includes('/node_modules/deepagents/')));
+});
 
 describe('Deep Agents backend on sandpool', { timeout: 120_000 }, () => {
   let redis: TestRedis;
