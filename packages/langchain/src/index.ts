@@ -9,6 +9,8 @@
  * const model = chatModel.bindTools(toolkit.tools);
  * ```
  *
+ * A Deep Agents backend, `SandpoolSandbox`, is at `@sandpool/langchain/deepagents`.
+ *
  * @packageDocumentation
  */
 export {
