@@ -1,0 +1,45 @@
+import type { FastifyInstance } from 'fastify';
+import type { SessionManager } from '../sessions/session-manager.js';
+import { controlPlaneRoutes } from './control-plane-routes.js';
+import type { E2bControlBackend } from './e2b-control-backend.js';
+import { ENVD_MOUNTS } from './envd-mounts.js';
+import { sandboxScope, type EnvdMount } from './sandbox-scope.js';
+
+/** Where the E2B face lives: `E2B_API_URL` is `{server}/e2b`, `E2B_SANDBOX_URL` `{server}/e2b/sandbox`. */
+export const E2B_PREFIX = '/e2b';
+export const E2B_SANDBOX_PREFIX = '/e2b/sandbox';
+
+/** Whether a request path belongs to the E2B face, which checks its own credentials. */
+export function isE2bPath(url: string): boolean {
+  return url === E2B_PREFIX || url.startsWith(`${E2B_PREFIX}/`) || url.startsWith(`${E2B_PREFIX}?`);
+}
+
+export interface E2bFaceOptions {
+  backend: E2bControlBackend;
+  apiKey: string | undefined;
+  previewDomain: string;
+  /** The worker's sessions: the sandbox scope serves them (absent on a coordinator, which proxies). */
+  sessions?: SessionManager;
+  /** Routes of the sandbox scope; default `ENVD_MOUNTS`. */
+  mounts?: readonly EnvdMount[];
+}
+
+/** Registers E2B's control plane and, on a worker, its sandbox scope. */
+export async function registerE2bFace(
+  app: FastifyInstance,
+  options: E2bFaceOptions,
+): Promise<void> {
+  await app.register(controlPlaneRoutes, {
+    prefix: E2B_PREFIX,
+    backend: options.backend,
+    apiKey: options.apiKey,
+    previewDomain: options.previewDomain,
+  });
+  if (options.sessions !== undefined) {
+    await app.register(sandboxScope, {
+      prefix: E2B_SANDBOX_PREFIX,
+      sessions: options.sessions,
+      mounts: options.mounts ?? ENVD_MOUNTS,
+    });
+  }
+}
