@@ -4,6 +4,7 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify
 import type { FileService } from '../../files/file-service.js';
 import type { WatchService } from '../../files/watch-service.js';
 import type { ProcessService } from '../../processes/process-service.js';
+import type { EnvdMount } from '../sandbox-scope.js';
 import { envdSessionKey } from './envd-context.js';
 import { createFilesystemRpc } from './filesystem-rpc.js';
 import { Filesystem } from './gen/filesystem/filesystem_pb.js';
@@ -11,18 +12,31 @@ import { Process } from './gen/process/process_pb.js';
 import { createProcessRpc } from './process-rpc.js';
 import { WatcherRegistry } from './watcher-registry.js';
 
-export interface EnvdConnectOptions {
+export interface EnvdConnectServices {
   processes: ProcessService;
   files: FileService;
   watches: WatchService;
+  /** A polled watcher not polled for this long is removed (default 10 min). */
+  watcherIdleMs?: number;
+}
+
+export interface EnvdConnectOptions extends EnvdConnectServices {
   log: FastifyBaseLogger;
   /**
    * The session a request is for, once the enclosing scope resolved it and checked its access
    * token (its hooks run first); throws a SandpoolError otherwise.
    */
   sessionIdOf: (request: FastifyRequest) => string;
-  /** A polled watcher not polled for this long is removed (default 10 min). */
-  watcherIdleMs?: number;
+}
+
+/** The envd Connect services as a mount of the E2B sandbox scope (`e2b/envd-mounts.ts`). */
+export function envdConnectMount(services: EnvdConnectServices): EnvdMount {
+  return (scope, { sessionOf }) =>
+    registerEnvdConnect(scope, {
+      ...services,
+      log: scope.log,
+      sessionIdOf: (request) => sessionOf(request).id,
+    });
 }
 
 const SWEEP_EVERY_MS = 30_000;
@@ -55,6 +69,9 @@ export async function registerEnvdConnect(
     // plugin a throw would leave the request unanswered).
     connect.addHook('preHandler', async (request) => {
       sessionOfRequest.set(request, options.sessionIdOf(request));
+      // The app's JSON-bodies hook stands in `{}` for a body no parser read; Connect reads the
+      // raw stream itself, and only when no body was parsed.
+      request.body = undefined;
     });
     // Connect reads its own bodies (JSON or binary, enveloped for streams): the app's JSON
     // parsers step aside in this scope only.
