@@ -132,7 +132,14 @@ export async function buildApp(services: AppServices): Promise<FastifyInstance> 
       backend: new WorkerControlBackend(services.sessions, services.e2b.resources),
       apiKey: services.apiKey,
       previewDomain: services.e2b.previewDomain,
-      sessions: services.sessions,
+      services: {
+        sessions: services.sessions,
+        files: services.files,
+        processes: services.processes?.processes,
+        watches: services.processes?.watches,
+        code: services.code,
+        uploadLimitBytes: services.uploadLimitBytes,
+      },
     });
   }
   return app;
