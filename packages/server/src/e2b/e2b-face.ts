@@ -1,9 +1,8 @@
 import type { FastifyInstance } from 'fastify';
-import type { SessionManager } from '../sessions/session-manager.js';
 import { controlPlaneRoutes } from './control-plane-routes.js';
 import type { E2bControlBackend } from './e2b-control-backend.js';
 import { ENVD_MOUNTS } from './envd-mounts.js';
-import { sandboxScope, type EnvdMount } from './sandbox-scope.js';
+import { sandboxScope, type EnvdMount, type EnvdServices } from './sandbox-scope.js';
 
 /** Where the E2B face lives: `E2B_API_URL` is `{server}/e2b`, `E2B_SANDBOX_URL` `{server}/e2b/sandbox`. */
 export const E2B_PREFIX = '/e2b';
@@ -18,8 +17,8 @@ export interface E2bFaceOptions {
   backend: E2bControlBackend;
   apiKey: string | undefined;
   previewDomain: string;
-  /** The worker's sessions: the sandbox scope serves them (absent on a coordinator, which proxies). */
-  sessions?: SessionManager;
+  /** The worker's services: the sandbox scope serves them (absent on a coordinator, which proxies). */
+  services?: EnvdServices;
   /** Routes of the sandbox scope; default `ENVD_MOUNTS`. */
   mounts?: readonly EnvdMount[];
 }
@@ -35,10 +34,10 @@ export async function registerE2bFace(
     apiKey: options.apiKey,
     previewDomain: options.previewDomain,
   });
-  if (options.sessions !== undefined) {
+  if (options.services !== undefined) {
     await app.register(sandboxScope, {
       prefix: E2B_SANDBOX_PREFIX,
-      sessions: options.sessions,
+      services: options.services,
       mounts: options.mounts ?? ENVD_MOUNTS,
     });
   }

@@ -1,3 +1,4 @@
+import { envdConnectRoutes } from './connect/envd-connect-routes.js';
 import { envdHealthRoutes } from './envd-health-routes.js';
 import type { EnvdMount } from './sandbox-scope.js';
 
@@ -5,4 +6,4 @@ import type { EnvdMount } from './sandbox-scope.js';
  * Everything served under `E2B_SANDBOX_URL`, in the sandbox scope (session resolved, access token
  * checked). To serve more envd routes, add a mount here: `(scope, { sessionOf }) => ...`.
  */
-export const ENVD_MOUNTS: readonly EnvdMount[] = [envdHealthRoutes];
+export const ENVD_MOUNTS: readonly EnvdMount[] = [envdHealthRoutes, envdConnectRoutes];

@@ -1,5 +1,9 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { SandpoolError } from '../errors/sandpool-error.js';
+import type { CodeService } from '../code/code-service.js';
+import type { FileService } from '../files/file-service.js';
+import type { WatchService } from '../files/watch-service.js';
+import type { ProcessService } from '../processes/process-service.js';
 import type { Session, SessionManager } from '../sessions/session-manager.js';
 import { installE2bErrors } from './e2b-errors.js';
 import { ENVD_PORT, JUPYTER_PORT } from './e2b-sandbox-view.js';
@@ -23,6 +27,21 @@ export interface EnvdContext {
    * runs. Throws (a bug) when called for a request outside the scope.
    */
   sessionOf: (request: FastifyRequest) => Session;
+  /** The worker's services the envd routes translate to. */
+  services: EnvdServices;
+}
+
+/** The worker's services, as `buildApp` has them. */
+export interface EnvdServices {
+  sessions: SessionManager;
+  files: FileService;
+  /** Background processes and terminals (absent in apps built without them). */
+  processes?: ProcessService;
+  watches?: WatchService;
+  /** The code interpreter's cells and contexts (absent in apps built without it). */
+  code?: CodeService;
+  /** The largest upload a request may carry (`--upload-limit-bytes`). */
+  uploadLimitBytes: number;
 }
 
 /**
@@ -33,7 +52,7 @@ export interface EnvdContext {
 export type EnvdMount = (scope: FastifyInstance, context: EnvdContext) => Promise<void>;
 
 export interface SandboxScopeOptions {
-  sessions: SessionManager;
+  services: EnvdServices;
   mounts: readonly EnvdMount[];
 }
 
@@ -45,8 +64,9 @@ export interface SandboxScopeOptions {
  */
 export const sandboxScope: FastifyPluginAsync<SandboxScopeOptions> = async (
   scope,
-  { sessions, mounts },
+  { services, mounts },
 ) => {
+  const { sessions } = services;
   installE2bErrors(scope, 'sandbox');
   scope.removeAllContentTypeParsers();
   const resolved = new WeakMap<FastifyRequest, Session>();
@@ -77,6 +97,7 @@ export const sandboxScope: FastifyPluginAsync<SandboxScopeOptions> = async (
   });
 
   const context: EnvdContext = {
+    services,
     sessionOf: (request) => {
       const session = resolved.get(request);
       if (session === undefined)

@@ -31,8 +31,6 @@ import { networkRoutes } from './routes/network-routes.js';
 import type { EgressService } from '../network/egress-service.js';
 import { isE2bPath, registerE2bFace } from '../e2b/e2b-face.js';
 import { WorkerControlBackend } from '../e2b/worker-control-backend.js';
-import { ENVD_MOUNTS } from '../e2b/envd-mounts.js';
-import { envdConnectMount } from '../e2b/connect/envd-connect-routes.js';
 import type { E2bResources } from '../e2b/e2b-sandbox-view.js';
 
 export interface AppServices {
@@ -134,13 +132,14 @@ export async function buildApp(services: AppServices): Promise<FastifyInstance> 
       backend: new WorkerControlBackend(services.sessions, services.e2b.resources),
       apiKey: services.apiKey,
       previewDomain: services.e2b.previewDomain,
-      sessions: services.sessions,
-      ...(services.processes && {
-        mounts: [
-          ...ENVD_MOUNTS,
-          envdConnectMount({ ...services.processes, files: services.files }),
-        ],
-      }),
+      services: {
+        sessions: services.sessions,
+        files: services.files,
+        processes: services.processes?.processes,
+        watches: services.processes?.watches,
+        code: services.code,
+        uploadLimitBytes: services.uploadLimitBytes,
+      },
     });
   }
   return app;

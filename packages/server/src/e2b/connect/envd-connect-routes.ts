@@ -12,32 +12,35 @@ import { Process } from './gen/process/process_pb.js';
 import { createProcessRpc } from './process-rpc.js';
 import { WatcherRegistry } from './watcher-registry.js';
 
-export interface EnvdConnectServices {
+export interface EnvdConnectOptions {
   processes: ProcessService;
   files: FileService;
   watches: WatchService;
-  /** A polled watcher not polled for this long is removed (default 10 min). */
-  watcherIdleMs?: number;
-}
-
-export interface EnvdConnectOptions extends EnvdConnectServices {
   log: FastifyBaseLogger;
   /**
    * The session a request is for, once the enclosing scope resolved it and checked its access
    * token (its hooks run first); throws a SandpoolError otherwise.
    */
   sessionIdOf: (request: FastifyRequest) => string;
+  /** A polled watcher not polled for this long is removed (default 10 min). */
+  watcherIdleMs?: number;
 }
 
-/** The envd Connect services as a mount of the E2B sandbox scope (`e2b/envd-mounts.ts`). */
-export function envdConnectMount(services: EnvdConnectServices): EnvdMount {
-  return (scope, { sessionOf }) =>
-    registerEnvdConnect(scope, {
-      ...services,
-      log: scope.log,
-      sessionIdOf: (request) => sessionOf(request).id,
-    });
-}
+/**
+ * The envd Connect services as a mount of the E2B sandbox scope (`e2b/envd-mounts.ts`); left
+ * out in apps built without background processes and watches.
+ */
+export const envdConnectRoutes: EnvdMount = async (scope, { sessionOf, services }) => {
+  const { processes, watches, files } = services;
+  if (processes === undefined || watches === undefined) return;
+  await registerEnvdConnect(scope, {
+    processes,
+    watches,
+    files,
+    log: scope.log,
+    sessionIdOf: (request) => sessionOf(request).id,
+  });
+};
 
 const SWEEP_EVERY_MS = 30_000;
 
