@@ -167,6 +167,23 @@ describe('E2B files through envd Connect on a worker', { timeout: 90_000 }, () =
     assert.equal(gone.body.code, 'not_found');
   });
 
+  test('a request message over 16 MiB is refused, the sandbox unharmed', async () => {
+    const response = await fetch(`${worker.url}/e2b/sandbox/filesystem.Filesystem/Stat`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'connect-protocol-version': '1',
+        'e2b-sandbox-id': sandbox.sandboxId,
+        'e2b-sandbox-port': '49983',
+        'x-access-token': worker.worker.sessions.get(sandbox.sandboxId).accessToken,
+      },
+      body: JSON.stringify({ path: 'x'.repeat(17 * 1024 * 1024) }),
+    });
+    assert.equal(response.status, 429);
+    assert.equal(((await response.json()) as { code: string }).code, 'resource_exhausted');
+    assert.equal(await sandbox.files.exists('tree'), true);
+  });
+
   test('clients that drop watch and output streams leave nothing behind', async () => {
     const session = worker.worker.sessions.get(sandbox.sandboxId);
     const hostPid = (await docker('inspect', '-f', '{{.State.Pid}}', session.sandbox.id)).trim();

@@ -43,6 +43,7 @@ export const envdConnectRoutes: EnvdMount = async (scope, { sessionOf, services 
 };
 
 const SWEEP_EVERY_MS = 30_000;
+const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 /**
  * Mounts envd's Connect services (`/process.Process/*`, `/filesystem.Filesystem/*`, JSON and
@@ -97,6 +98,9 @@ export async function registerEnvdConnect(
       },
       contextValues: (request) =>
         createContextValues().set(envdSessionKey, sessionOfRequest.get(request)),
+      // A request message is read whole before its handler runs: bounded as the app's bodies
+      // (Connect's default is 4 GiB).
+      readMaxBytes: MAX_MESSAGE_BYTES,
       // Requests in flight when the server closes end (their streams with an error) after 2 s.
       shutdownTimeoutMs: 2_000,
     });
