@@ -59,7 +59,7 @@ const NewSandbox = Type.Object(
   },
   { additionalProperties: false },
 );
-type NewSandbox = Static<typeof NewSandbox>;
+export type NewSandbox = Static<typeof NewSandbox>;
 
 const SandboxParams = Type.Object({ sandboxID: Type.String({ minLength: 1, maxLength: 128 }) });
 const TimeoutBody = Type.Object({ timeout: Timeout }, { additionalProperties: false });
