@@ -3,16 +3,16 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import { SandpoolError } from '../errors/sandpool-error.js';
 import { abortOnDisconnect } from '../http/client-disconnect.js';
+import { installJsonBodies } from '../http/json-bodies.js';
 import { EnvSchema, MetadataSchema, type CreateSessionBody } from '../http/schemas.js';
-import type { SessionView } from '../sessions/session-manager.js';
 import type { E2bControlBackend } from './e2b-control-backend.js';
 import { installE2bErrors } from './e2b-errors.js';
 import {
   DEFAULT_TIMEOUT_SECONDS,
   domainFor,
-  e2bDetailOf,
   e2bSandboxOf,
   sandpoolTemplateOf,
+  type E2bSandboxDetail,
 } from './e2b-sandbox-view.js';
 import { secretMatches } from './secret-match.js';
 
@@ -59,7 +59,7 @@ const NewSandbox = Type.Object(
   },
   { additionalProperties: false },
 );
-type NewSandbox = Static<typeof NewSandbox>;
+export type NewSandbox = Static<typeof NewSandbox>;
 
 const SandboxParams = Type.Object({ sandboxID: Type.String({ minLength: 1, maxLength: 128 }) });
 const TimeoutBody = Type.Object({ timeout: Timeout }, { additionalProperties: false });
@@ -97,6 +97,8 @@ export const controlPlaneRoutes: FastifyPluginAsyncTypebox<ControlPlaneOptions> 
   { backend, apiKey, previewDomain },
 ) => {
   installE2bErrors(app, 'control');
+  // JSON bodies (a coordinator leaves bodies unparsed for the routes it only forwards).
+  installJsonBodies(app);
   app.addHook('onRequest', async (request) => {
     if (apiKey === undefined) return;
     const header = request.headers['x-api-key'];
@@ -113,8 +115,6 @@ export const controlPlaneRoutes: FastifyPluginAsyncTypebox<ControlPlaneOptions> 
   const reachOf = (request: FastifyRequest) => ({
     domain: domainFor(previewDomain, request.headers.host),
   });
-  const detailOf = (view: SessionView, request: FastifyRequest) =>
-    e2bDetailOf(view, reachOf(request), backend.resources(view.template));
 
   for (const url of ['/v2/sandboxes', '/sandboxes']) {
     app.post(url, { schema: { body: NewSandbox } }, async (request, reply) => {
@@ -126,14 +126,19 @@ export const controlPlaneRoutes: FastifyPluginAsyncTypebox<ControlPlaneOptions> 
   }
 
   app.get('/sandboxes/:sandboxID', { schema: { params: SandboxParams } }, async (request) =>
-    detailOf(await backend.get(request.params.sandboxID), request),
+    backend.detail(request.params.sandboxID, reachOf(request)),
   );
 
   for (const url of ['/v2/sandboxes', '/sandboxes']) {
     app.get(url, { schema: { querystring: ListQuery } }, async (request, reply) => {
-      const page = listPage(await backend.list(), request.query);
+      const { metadata, state, template, startedAfter } = request.query;
+      const all = await backend.details(
+        { metadata, state, template, startedAfter },
+        reachOf(request),
+      );
+      const page = listPage(all, request.query);
       if (page.nextToken !== undefined) reply.header('x-next-token', page.nextToken);
-      return page.items.map((view) => detailOf(view, request));
+      return page.items;
     });
   }
 
@@ -278,9 +283,9 @@ interface ListFilter {
  * after the id in `nextToken`.
  */
 export function listPage(
-  views: SessionView[],
+  views: E2bSandboxDetail[],
   query: ListFilter,
-): { items: SessionView[]; nextToken?: string } {
+): { items: E2bSandboxDetail[]; nextToken?: string } {
   const wanted = metadataFilterOf(query.metadata);
   const states = query.state
     ?.split(',')
@@ -306,8 +311,8 @@ export function listPage(
 
   const matching = views
     .filter(() => states === undefined || states.length === 0 || states.includes('running'))
-    .filter((v) => template === undefined || v.template === template)
-    .filter((v) => after === undefined || Date.parse(v.created_at) > after)
+    .filter((v) => template === undefined || v.templateID === template)
+    .filter((v) => after === undefined || Date.parse(v.startedAt) > after)
     .filter((v) => [...wanted].every(([k, value]) => v.metadata[k] === value))
     .sort((a, b) => {
       const order = keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0;
@@ -327,8 +332,8 @@ export function listPage(
 }
 
 /** A sandbox's place in start order as a string that sorts the same way: time, then id. */
-function keyOf(view: SessionView): string {
-  return `${String(Date.parse(view.created_at)).padStart(15, '0')}.${view.session_id}`;
+function keyOf(sandbox: E2bSandboxDetail): string {
+  return `${String(Date.parse(sandbox.startedAt)).padStart(15, '0')}.${sandbox.sandboxID}`;
 }
 
 /** `metadata=k%3Dv%26k2%3Dv2` as the SDK sends it: a URL-encoded query string of pairs. */

@@ -1,5 +1,10 @@
 import type { FastifyInstance } from 'fastify';
+import type { SessionRouter } from '../coordinator/session-router.js';
+import type { WorkerDirectory } from '../coordinator/worker-directory.js';
+import type { WorkerProxy } from '../coordinator/worker-proxy.js';
 import { controlPlaneRoutes } from './control-plane-routes.js';
+import { CoordinatorControlBackend } from './coordinator-control-backend.js';
+import { coordinatorSandboxProxy } from './coordinator-sandbox-proxy.js';
 import type { E2bControlBackend } from './e2b-control-backend.js';
 import { ENVD_MOUNTS } from './envd-mounts.js';
 import { sandboxScope, type EnvdMount, type EnvdServices } from './sandbox-scope.js';
@@ -41,4 +46,31 @@ export async function registerE2bFace(
       mounts: options.mounts ?? ENVD_MOUNTS,
     });
   }
+}
+
+export interface CoordinatorE2bOptions {
+  router: SessionRouter;
+  directory: WorkerDirectory;
+  proxy: WorkerProxy;
+  workerApiKey: string | undefined;
+  apiKey: string | undefined;
+  previewDomain: string;
+}
+
+/** Registers E2B's control plane and the sandbox scope's proxy on a coordinator. */
+export async function registerCoordinatorE2bFace(
+  app: FastifyInstance,
+  options: CoordinatorE2bOptions,
+): Promise<void> {
+  await app.register(controlPlaneRoutes, {
+    prefix: E2B_PREFIX,
+    backend: new CoordinatorControlBackend(options),
+    apiKey: options.apiKey,
+    previewDomain: options.previewDomain,
+  });
+  await app.register(coordinatorSandboxProxy, {
+    prefix: E2B_SANDBOX_PREFIX,
+    router: options.router,
+    proxy: options.proxy,
+  });
 }

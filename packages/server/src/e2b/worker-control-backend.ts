@@ -1,13 +1,18 @@
 import type { CreateSessionBody } from '../http/schemas.js';
 import type { SessionManager, SessionView } from '../sessions/session-manager.js';
 import type { E2bControlBackend } from './e2b-control-backend.js';
-import type { E2bResources } from './e2b-sandbox-view.js';
+import {
+  e2bDetailOf,
+  type E2bReach,
+  type E2bResources,
+  type E2bSandboxDetail,
+} from './e2b-sandbox-view.js';
 
 /** E2B's control plane over a worker's own sessions. */
 export class WorkerControlBackend implements E2bControlBackend {
   constructor(
     private readonly sessions: SessionManager,
-    private readonly sandboxResources: E2bResources,
+    private readonly resources: E2bResources,
   ) {}
 
   async create(input: CreateSessionBody, signal: AbortSignal): Promise<SessionView> {
@@ -29,8 +34,14 @@ export class WorkerControlBackend implements E2bControlBackend {
     return this.sessions.view(this.sessions.get(id));
   }
 
-  async list(): Promise<SessionView[]> {
-    return this.sessions.list().map((s) => this.sessions.view(s));
+  async detail(id: string, reach: E2bReach): Promise<E2bSandboxDetail> {
+    return e2bDetailOf(await this.get(id), reach, this.resources);
+  }
+
+  async details(_filter: unknown, reach: E2bReach): Promise<E2bSandboxDetail[]> {
+    return this.sessions
+      .list()
+      .map((s) => e2bDetailOf(this.sessions.view(s), reach, this.resources));
   }
 
   async keepAlive(id: string, ttlSeconds: number): Promise<SessionView> {
@@ -39,9 +50,5 @@ export class WorkerControlBackend implements E2bControlBackend {
 
   delete(id: string): Promise<void> {
     return this.sessions.delete(id);
-  }
-
-  resources(): E2bResources {
-    return this.sandboxResources;
   }
 }
