@@ -74,14 +74,14 @@ describe('E2B files through envd Connect on a worker', { timeout: 90_000 }, () =
     assert.equal(link.symlinkTarget, 'a/b/five.txt');
   });
 
-  test('rename and remove', async () => {
-    await sandbox.commands.run('mkdir -p mv && echo data > mv/from.txt');
+  test('write (HTTP /files), then rename, read and remove', async () => {
+    const written = await sandbox.files.write('mv/from.txt', 'data\n');
+    assert.equal(written.path, `${home}/mv/from.txt`);
     const moved = await sandbox.files.rename('mv/from.txt', '/tmp/elsewhere/to.txt');
     assert.equal(moved.path, '/tmp/elsewhere/to.txt');
     assert.equal(moved.type, FileType.FILE);
     assert.equal(await sandbox.files.exists('mv/from.txt'), false);
-    const { stdout } = await sandbox.commands.run('cat /tmp/elsewhere/to.txt');
-    assert.equal(stdout, 'data\n');
+    assert.equal(await sandbox.files.read('/tmp/elsewhere/to.txt'), 'data\n');
     await sandbox.files.remove('/tmp/elsewhere/to.txt');
     await sandbox.files.remove('/tmp/elsewhere');
     assert.equal(await sandbox.files.exists('/tmp/elsewhere'), false);
