@@ -136,8 +136,12 @@ export class FileDetailsReader {
   /** Makes `path` and its parents; `created` is false when the directory was already there. */
   async makeDir(path: string): Promise<{ created: boolean; entry: FileDetails }> {
     const [line] = await this.run(['mkdir', path], 1);
-    const created = z.object({ created: z.boolean() }).parse(JSON.parse(line ?? '{}')).created;
-    return { created, entry: parseDetails(line) };
+    const entry = parseDetails(line);
+    const flag = z.object({ created: z.boolean() }).safeParse(safeJson(line));
+    if (!flag.success) {
+      throw new SandpoolError('internal_error', 'The sandbox answered a make-dir malformed.');
+    }
+    return { created: flag.data.created, entry };
   }
 
   /** Moves `source` to `destination` (parents made), and describes what is there now. */
