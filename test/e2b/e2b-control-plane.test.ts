@@ -88,6 +88,7 @@ describe('E2B control plane on a worker', () => {
         return true;
       });
       await assert.rejects(sandbox.pause(), /not supported by sandpool/);
+      await assert.rejects(sandbox.getMetrics(), /metrics are not supported by sandpool/);
     } finally {
       await sandbox.kill();
     }

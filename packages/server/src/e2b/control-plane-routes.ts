@@ -188,9 +188,20 @@ export const controlPlaneRoutes: FastifyPluginAsyncTypebox<ControlPlaneOptions> 
       );
     },
   );
+  app.get(
+    '/sandboxes/:sandboxID/metrics',
+    { schema: { params: SandboxParams } },
+    async (request) => {
+      await backend.get(request.params.sandboxID);
+      throw notSupported(
+        'Per-sandbox metrics are',
+        'it keeps no CPU, memory or disk history per sandbox; the server’s Prometheus /metrics has its pools and sessions',
+      );
+    },
+  );
   app.post('/sandboxes/:sandboxID/snapshots', { schema: { params: SandboxParams } }, async () => {
     throw notSupported(
-      'Snapshots',
+      'Snapshots are',
       'sandpool starts sandboxes from templates only (sandpool template build)',
     );
   });
@@ -200,7 +211,8 @@ export const controlPlaneRoutes: FastifyPluginAsyncTypebox<ControlPlaneOptions> 
 };
 
 function notSupported(what: string, why: string): SandpoolError {
-  return new SandpoolError('invalid_request', `${what} is not supported by sandpool: ${why}.`);
+  const verb = what.endsWith(' are') ? '' : ' is';
+  return new SandpoolError('invalid_request', `${what}${verb} not supported by sandpool: ${why}.`);
 }
 
 /** The session a `NewSandbox` asks for, or a refusal that says what sandpool offers instead. */
