@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { BenchWorker } from './bench-worker.js';
 import { codeInterpreterBench } from './code-interpreter-bench.js';
+import { e2bBench } from './e2b-bench.js';
 import { DOCKER_RUN_FLAGS, DockerEngine } from './docker-engine.js';
 import { summarize, timedPool, type Summary } from './stats.js';
 import { templatePools } from './template-bench.js';
@@ -334,6 +335,8 @@ async function main() {
   );
   const code = await codeInterpreterBench(runId, step);
   rows.push(...code.rows);
+  const e2b = await e2bBench(runId, step);
+  rows.push(...e2b.rows);
   // Measured again now: on a shared machine the engine's speed drifts over a run, and the
   // sustained rate is compared with the mean of both.
   step('baseline again');
@@ -450,6 +453,8 @@ async function main() {
     '',
     'targets (issue 11, code interpreter):',
     ...code.targets.map((t) => `  [${t.pass ? 'met' : 'MISSED'}] ${t.target}: ${t.value}`),
+    '',
+    `issue 13: E2B SDK create + first command / sandpool SDK's: ${e2b.e2b_over_sandpool}×`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 
@@ -472,6 +477,7 @@ async function main() {
         }
       : null,
     code_interpreter: code,
+    e2b,
   };
   await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(`\nresults: ${file}\n`);

@@ -22,6 +22,8 @@ export function registerCoordinatorCommand(program: Command): void {
     process.stdout.write(
       `sandpool coordinator listening on ${url} (Redis ${config.redisUrl.replace(/\/\/[^@/]*@/, '//***@')})\n`,
     );
+    const { e2bBanner } = await import('../e2b/e2b-banner.js');
+    process.stdout.write(`${e2bBanner(url, config.apiKey !== undefined)}\n`);
 
     stopOnSignals(() => coordinator.close(), 'sessions live on in the workers');
   });

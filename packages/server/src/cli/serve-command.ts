@@ -22,6 +22,8 @@ export function registerServeCommand(program: Command): void {
     });
     const url = await worker.listen();
     process.stdout.write(`sandpool worker ${config.workerId} listening on ${url}\n`);
+    const { e2bBanner } = await import('../e2b/e2b-banner.js');
+    process.stdout.write(`${e2bBanner(url, config.apiKey !== undefined)}\n`);
 
     stopOnSignals(() => worker.close(), 'removing sandboxes');
   });

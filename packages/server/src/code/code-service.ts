@@ -59,6 +59,11 @@ export class CodeService {
     });
   }
 
+  /** The longest a cell may run (faces whose clients time cells out themselves ask for it). */
+  get maxTimeoutMs(): number {
+    return this.options.maxTimeoutMs;
+  }
+
   /** Throws what `run` or `stream` would throw before starting, so a stream can fail with a status. */
   check(sessionId: string, input: RunCodeInput): void {
     this.options.sessions.get(sessionId);

@@ -125,6 +125,7 @@ export class Coordinator {
       log,
       apiKey: config.apiKey,
       faces: config,
+      e2b: { previewDomain: config.previewDomain, directory },
     });
     return new Coordinator(config, app, store, proxy, log);
   }

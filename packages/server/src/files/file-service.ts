@@ -2,6 +2,7 @@ import type { Readable, Writable } from 'node:stream';
 import { SandpoolError } from '../errors/sandpool-error.js';
 import type { FileEntry, FileStat, Sandbox } from '../runtime/sandbox-runtime.js';
 import type { SessionManager } from '../sessions/session-manager.js';
+import { FileDetailsReader, type FileDetails } from './file-details.js';
 import { resolveSandboxPath } from './sandbox-path.js';
 
 /** File operations in a session, done by the sandbox user inside the sandbox, never on the host. */
@@ -48,6 +49,40 @@ export class FileService {
   remove(sessionId: string, rawPath: string): Promise<void> {
     const path = resolveSandboxPath(rawPath, { allowRoot: false });
     return this.inSession(sessionId, (sandbox) => sandbox.removeFile(path));
+  }
+
+  /** Details of what is at the path (a symlink itself, not its target); `file_not_found` if nothing. */
+  async stat(sessionId: string, rawPath: string): Promise<FileDetails> {
+    const path = resolveSandboxPath(rawPath);
+    const details = await this.inSession(sessionId, (sandbox) =>
+      new FileDetailsReader(sandbox).stat(path),
+    );
+    if (!details) throw new SandpoolError('file_not_found', `No file or directory at ${path}.`);
+    return details;
+  }
+
+  /** The entries under a directory down to `depth` levels (1: its children). */
+  listTree(sessionId: string, rawPath: string, depth: number): Promise<FileDetails[]> {
+    const path = resolveSandboxPath(rawPath);
+    if (!Number.isInteger(depth) || depth < 1 || depth > 64) {
+      throw new SandpoolError('invalid_request', 'depth is a whole number from 1 to 64.');
+    }
+    return this.inSession(sessionId, (sandbox) => new FileDetailsReader(sandbox).tree(path, depth));
+  }
+
+  /** Makes a directory and its parents; `created` is false when it was already there. */
+  makeDir(sessionId: string, rawPath: string): Promise<{ created: boolean; entry: FileDetails }> {
+    const path = resolveSandboxPath(rawPath, { allowRoot: false });
+    return this.inSession(sessionId, (sandbox) => new FileDetailsReader(sandbox).makeDir(path));
+  }
+
+  /** Moves (renames) a file or directory, making the destination's parents. */
+  move(sessionId: string, rawSource: string, rawDestination: string): Promise<FileDetails> {
+    const source = resolveSandboxPath(rawSource, { allowRoot: false });
+    const destination = resolveSandboxPath(rawDestination, { allowRoot: false });
+    return this.inSession(sessionId, (sandbox) =>
+      new FileDetailsReader(sandbox).move(source, destination),
+    );
   }
 
   private async inSession<T>(

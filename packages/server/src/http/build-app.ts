@@ -29,6 +29,9 @@ import { templateRoutes } from './routes/template-routes.js';
 import type { TemplateView } from '../templates/template-pools.js';
 import { networkRoutes } from './routes/network-routes.js';
 import type { EgressService } from '../network/egress-service.js';
+import { isE2bPath, registerE2bFace } from '../e2b/e2b-face.js';
+import { WorkerControlBackend } from '../e2b/worker-control-backend.js';
+import type { E2bResources } from '../e2b/e2b-sandbox-view.js';
 
 export interface AppServices {
   sessions: SessionManager;
@@ -48,6 +51,8 @@ export interface AppServices {
   processes?: { processes: ProcessService; watches: WatchService };
   /** Who may call (Host and Origin rules) and the MCP face's idle lease: the worker's config. */
   faces: FaceSettings;
+  /** The E2B face (`/e2b`, docs/e2b.md); left out without it. */
+  e2b?: { previewDomain: string; resources: E2bResources };
 }
 
 /** The settings of the faces every server has (the worker's and coordinator's configs fit). */
@@ -79,7 +84,8 @@ export async function buildApp(services: AppServices): Promise<FastifyInstance> 
     const check = createBearerCheck(services.apiKey);
     app.addHook('onRequest', async (request) => {
       const url = request.routeOptions.url ?? '';
-      if (!PUBLIC_ROUTES.has(url) && !isDocumentationRoute(url)) {
+      // The E2B face checks its own credentials (X-API-KEY, the sandbox's access token).
+      if (!PUBLIC_ROUTES.has(url) && !isDocumentationRoute(url) && !isE2bPath(request.url)) {
         check(request.headers.authorization);
       }
     });
@@ -121,5 +127,20 @@ export async function buildApp(services: AppServices): Promise<FastifyInstance> 
     sandboxes: new ServiceSandboxSource(services),
     idleTimeoutMs: services.faces.mcpIdleTimeoutSeconds * 1000,
   });
+  if (services.e2b !== undefined) {
+    await registerE2bFace(app, {
+      backend: new WorkerControlBackend(services.sessions, services.e2b.resources),
+      apiKey: services.apiKey,
+      previewDomain: services.e2b.previewDomain,
+      services: {
+        sessions: services.sessions,
+        files: services.files,
+        processes: services.processes?.processes,
+        watches: services.processes?.watches,
+        code: services.code,
+        uploadLimitBytes: services.uploadLimitBytes,
+      },
+    });
+  }
   return app;
 }

@@ -11,6 +11,8 @@ import { mcpRoutes } from '../mcp/mcp-routes.js';
 import { coordinatorRoutes, type CoordinatorRouteOptions } from './routes/coordinator-routes.js';
 import { coordinatorPtyProxy } from './routes/coordinator-process-routes.js';
 import { serviceRoutes, type HealthReport } from './routes/service-routes.js';
+import { isE2bPath, registerCoordinatorE2bFace } from '../e2b/e2b-face.js';
+import type { WorkerDirectory } from '../coordinator/worker-directory.js';
 
 export interface CoordinatorAppServices extends CoordinatorRouteOptions {
   health: () => Promise<HealthReport>;
@@ -19,6 +21,8 @@ export interface CoordinatorAppServices extends CoordinatorRouteOptions {
   apiKey: string | undefined;
   /** Who may call (Host and Origin rules) and the MCP face's idle lease. */
   faces: FaceSettings;
+  /** The E2B face (`/e2b`, docs/e2b.md); left out without it. */
+  e2b?: { previewDomain: string; directory: WorkerDirectory };
 }
 
 /** Routes that answer without a key, as on a worker. */
@@ -47,7 +51,8 @@ export async function buildCoordinatorApp(
     const check = createBearerCheck(services.apiKey);
     app.addHook('onRequest', async (request) => {
       const url = request.routeOptions.url ?? '';
-      if (!PUBLIC_ROUTES.has(url) && !isDocumentationRoute(url))
+      // The E2B face checks its own credentials (X-API-KEY; workers check sandbox tokens).
+      if (!PUBLIC_ROUTES.has(url) && !isDocumentationRoute(url) && !isE2bPath(request.url))
         check(request.headers.authorization);
     });
   }
@@ -57,5 +62,15 @@ export async function buildCoordinatorApp(
   await app.register(serviceRoutes, { health: services.health, registry: services.registry });
   // MCP at /mcp: its tools call this coordinator's API, so sessions spread like any others.
   await app.register(mcpRoutes, { idleTimeoutMs: services.faces.mcpIdleTimeoutSeconds * 1000 });
+  if (services.e2b !== undefined) {
+    await registerCoordinatorE2bFace(app, {
+      router: services.router,
+      directory: services.e2b.directory,
+      proxy: services.proxy,
+      workerApiKey: services.workerApiKey,
+      apiKey: services.apiKey,
+      previewDomain: services.e2b.previewDomain,
+    });
+  }
   return app;
 }

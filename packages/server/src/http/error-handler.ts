@@ -2,7 +2,7 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 import { SandpoolError, type ErrorCode } from '../errors/sandpool-error.js';
 
 /** Fastify's own failures (schema, body parsing, size) in the public error shape. */
-function fromFastifyError(error: FastifyError): SandpoolError {
+export function fromFastifyError(error: FastifyError): SandpoolError {
   if (error.validation) {
     return new SandpoolError(
       'invalid_request',

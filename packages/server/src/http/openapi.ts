@@ -3,6 +3,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance, FastifySchema } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { ExecResult } from './schemas.js';
+import { isE2bPath } from '../e2b/e2b-face.js';
 
 /** Routes that describe the API rather than use it: served without a key, like /health. */
 export function isDocumentationRoute(url: string): boolean {
@@ -120,6 +121,8 @@ export async function registerOpenApi(
       return document.openapiObject;
     },
     transform: ({ schema, url, route }) => {
+      // E2B's face follows E2B's own API documents (docs/e2b.md), not this one.
+      if (isE2bPath(url)) return { schema: { ...schema, hide: true }, url };
       const method = Array.isArray(route.method) ? String(route.method[0]) : String(route.method);
       return { schema: documentOnly(method, url, schema), url };
     },

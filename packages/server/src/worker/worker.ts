@@ -332,6 +332,14 @@ export class Worker {
       uploadLimitBytes: config.uploadLimitBytes,
       faces: config,
       egress,
+      e2b: {
+        previewDomain: config.previewDomain,
+        resources: {
+          cpuCount: Math.max(1, Math.ceil(config.cpus)),
+          memoryMB: config.memoryMb,
+          diskSizeMB: 0,
+        },
+      },
     });
     app.addHook('onClose', async () => processes.close());
     return new Worker(
