@@ -177,12 +177,12 @@ describe('agent tunnels: a hostile agent', () => {
     const { client, sent } = scripted();
     const opening = new AgentTunnels(client).open(8080);
     const id = sent.find((f) => f.type === TunnelRequestType.open)!.id;
-    client.receive(encodeFrame(TunnelReplyType.opened, id, {}));
+    void client.receive(encodeFrame(TunnelReplyType.opened, id, {}));
     const stream = await opening;
     stream.on('error', () => undefined);
     const chunk = Buffer.alloc(64 * 1024);
     for (let i = 0; i < 40 && client.lost === undefined; i++) {
-      client.receive(encodeFrame(TunnelReplyType.data, id, chunk));
+      void client.receive(encodeFrame(TunnelReplyType.data, id, chunk));
     }
     assert.match(client.lost ?? '', /unacknowledged tunnel bytes/);
     assert.ok(stream.destroyed);
@@ -192,12 +192,12 @@ describe('agent tunnels: a hostile agent', () => {
     const { client, sent } = scripted();
     const opening = new AgentTunnels(client).open(8080);
     const id = sent.find((f) => f.type === TunnelRequestType.open)!.id;
-    client.receive(encodeFrame(TunnelReplyType.opened, id, {}));
+    void client.receive(encodeFrame(TunnelReplyType.opened, id, {}));
     const stream = await opening;
     stream.on('error', () => undefined);
     const ack = Buffer.alloc(4);
     ack.writeUInt32BE(1000, 0);
-    client.receive(encodeFrame(TunnelReplyType.ack, id, ack));
+    void client.receive(encodeFrame(TunnelReplyType.ack, id, ack));
     assert.match(client.lost ?? '', /never sent/);
     assert.ok(stream.destroyed);
   });
