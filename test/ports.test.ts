@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { WebSocket } from 'ws';
+import { Sandbox } from '@sandpool/client';
 import { loadCoordinatorConfig } from '../packages/server/src/config/coordinator-config.js';
 import { Coordinator } from '../packages/server/src/coordinator/coordinator.js';
 import { call, exec } from './support/http.js';
@@ -402,6 +403,25 @@ describe('preview URLs (ports) on a worker and through a coordinator', () => {
     console.log(
       `# preview GET median ${median(preview).toFixed(2)} ms, exec median ${median(direct).toFixed(2)} ms (worker, loopback, n=30)`,
     );
+  });
+
+  test('the SDK: getHost and previewUrl, through the coordinator', async () => {
+    const sandbox = await Sandbox.connect(id, { url: c });
+    const host = sandbox.getHost(8000);
+    assert.equal(host, hostOf(8000, cPort()));
+    const withToken = await hostRequest(c, host, '/index.html', {
+      'x-access-token': sandbox.accessToken,
+    });
+    assert.equal(withToken.body, 'hello from the sandbox\n');
+    const { url, expiresAt } = await sandbox.previewUrl(8000, { ttlSeconds: 30 });
+    assert.ok(expiresAt.getTime() > Date.now());
+    const signed = new URL(url);
+    assert.equal(signed.host, host);
+    assert.equal((await hostRequest(c, signed.host, signed.pathname + signed.search)).status, 302);
+    await sandbox.setPortPublic(8000, true);
+    assert.equal((await hostRequest(c, host, '/')).status, 200);
+    await sandbox.setPortPublic(8000, false);
+    assert.equal((await hostRequest(c, host, '/')).status, 401);
   });
 
   test('the session ends: its open WebSocket closes, its tunnels are gone', async () => {
