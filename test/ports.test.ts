@@ -7,6 +7,7 @@ import { Sandbox } from '@sandpool/client';
 import { loadCoordinatorConfig } from '../packages/server/src/config/coordinator-config.js';
 import { Coordinator } from '../packages/server/src/coordinator/coordinator.js';
 import { call, exec } from './support/http.js';
+import { runProcess } from './support/run-process.js';
 import { TestRedis } from './support/redis-server.js';
 import { startWorker, type TestWorker } from './support/worker-harness.js';
 
@@ -422,6 +423,30 @@ describe('preview URLs (ports) on a worker and through a coordinator', () => {
     assert.equal((await hostRequest(c, host, '/')).status, 200);
     await sandbox.setPortPublic(8000, false);
     assert.equal((await hostRequest(c, host, '/')).status, 401);
+  });
+
+  test('the Python client: get_host, preview_url, set_port_public', async () => {
+    const source = [
+      'import json, sys, urllib.request',
+      'from sandpool_client import SandboxClient',
+      `client = SandboxClient(url=${JSON.stringify(c)}, session_id=${JSON.stringify(id)})`,
+      'host = client.get_host(8000)',
+      'signed = client.preview_url(8000, ttl_seconds=30)',
+      'request = urllib.request.Request("http://127.0.0.1:%s/index.html" % host.split(":")[1],',
+      '    headers={"Host": host, "X-Access-Token": client.session["access_token"]})',
+      'body = urllib.request.urlopen(request).read().decode()',
+      'client.set_port_public(8000, False)',
+      'print(json.dumps({"host": host, "url": signed["url"], "body": body}))',
+    ].join('\n');
+    const run = await runProcess('python3', ['-c', source], {
+      cwd: new URL('../clients/python/', import.meta.url).pathname,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PYTHONDONTWRITEBYTECODE: '1' },
+    });
+    assert.equal(run.code, 0, run.stderr);
+    const out = JSON.parse(run.stdout) as { host: string; url: string; body: string };
+    assert.equal(out.host, hostOf(8000, cPort()));
+    assert.equal(new URL(out.url).host, out.host);
+    assert.equal(out.body, 'hello from the sandbox\n');
   });
 
   test('the session ends: its open WebSocket closes, its tunnels are gone', async () => {
