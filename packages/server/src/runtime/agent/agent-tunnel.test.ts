@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { Duplex } from 'node:stream';
 import { SandpoolError } from '../../errors/sandpool-error.js';
 import { AgentClient } from './agent-client.js';
-import { encodeFrame, FrameDecoder } from './agent-protocol.js';
+import { encodeFrame, FrameDecoder, ReplyType } from './agent-protocol.js';
 import { AgentTunnels, TunnelReplyType, TunnelRequestType } from './agent-tunnel.js';
 
 // The real agent over pipes (no Docker), connecting to servers of this test on 127.0.0.1.
@@ -186,6 +186,18 @@ describe('agent tunnels: a hostile agent', () => {
     }
     assert.match(client.lost ?? '', /unacknowledged tunnel bytes/);
     assert.ok(stream.destroyed);
+  });
+
+  test('an agent older than tunnels: a clear refusal, the connection lives', async () => {
+    const { client, sent } = scripted();
+    const opening = new AgentTunnels(client).open(8080);
+    const id = sent.find((f) => f.type === TunnelRequestType.open)!.id;
+    void client.receive(
+      encodeFrame(ReplyType.error, id, { errno: 'EPROTO', message: 'unknown frame type 64' }),
+    );
+    await assert.rejects(opening, /predates preview URLs/);
+    assert.equal(client.lost, undefined);
+    assert.equal(client.inFlight.requests, 0);
   });
 
   test('an ack of bytes never sent ends the connection', async () => {

@@ -2,7 +2,12 @@ import { Duplex } from 'node:stream';
 import { SandpoolError } from '../../errors/sandpool-error.js';
 import type { SandboxTunnels, TunnelByteObserver } from '../sandbox-tunnels.js';
 import type { AgentChannel, AgentClient } from './agent-client.js';
-import { AgentProtocolError, parseJsonPayload, type AgentFrame } from './agent-protocol.js';
+import {
+  AgentProtocolError,
+  parseJsonPayload,
+  ReplyType,
+  type AgentFrame,
+} from './agent-protocol.js';
 
 /** Frames of TCP tunnels (the agent's "tunnels" section, next to the processes one). */
 export const TunnelRequestType = {
@@ -66,6 +71,16 @@ export class AgentTunnels implements SandboxTunnels {
             channel.close();
             uncount();
             reject(openError(frame.payload, port));
+          } else if (frame.type === ReplyType.error) {
+            // An agent older than tunnels answers "unknown frame type": the image predates them.
+            channel.close();
+            uncount();
+            reject(
+              new SandpoolError(
+                'invalid_request',
+                `This session's sandbox agent cannot open tunnels (its image predates preview URLs); rebuild the image with \`sandpool template build\` and start a new session.`,
+              ),
+            );
           } else {
             throw new AgentProtocolError(`unexpected frame type ${frame.type} before a tunnel`);
           }
