@@ -135,6 +135,12 @@ def _exec_timeout(timeout_ms):
     return (timeout_ms / 1000.0 if timeout_ms else 3600.0) + EXEC_GRACE_S
 
 
+def _checked_port(port):
+    if not isinstance(port, int) or not 0 < port < 65536:
+        raise ValueError("port must be an integer from 1 to 65535, not %r" % (port,))
+    return port
+
+
 class SandboxClient:
     """One sandbox session: a fresh, hardened container where commands run as ``sandboxuser``.
 
@@ -456,6 +462,32 @@ class SandboxClient:
 
     def _process_path(self, pid, suffix=""):
         return self._path("/processes/" + urllib.parse.quote(str(pid), safe="") + suffix)
+
+    # -- preview URLs (ports) ----------------------------------------------------------
+
+    def get_host(self, port, preview_domain=None):
+        """The host (E2B's ``get_host``: ``{port}-{session id}.{domain}[:server port]``, no
+        scheme) where a server listening on ``port`` inside the sandbox answers. Private: send
+        ``session["access_token"]`` as ``X-Access-Token``, use ``preview_url``, or
+        ``set_port_public``. ``preview_domain`` defaults to ``SANDPOOL_PREVIEW_DOMAIN`` or
+        ``localhost``."""
+        if self.session_id is None:
+            self.create_session()
+        domain = preview_domain or os.environ.get("SANDPOOL_PREVIEW_DOMAIN") or "localhost"
+        server_port = urllib.parse.urlsplit(self.url).port
+        host = "%d-%s.%s" % (_checked_port(port), self.session_id, domain)
+        return host if server_port is None else "%s:%d" % (host, server_port)
+
+    def preview_url(self, port, ttl_seconds=None):
+        """A signed URL of ``port`` for a browser: ``{"url", "expires_at"}``."""
+        body = {} if ttl_seconds is None else {"ttl_seconds": ttl_seconds}
+        return self._transport.json("POST", self._path("/ports/%d/url" % _checked_port(port)),
+                                    json_body=body)
+
+    def set_port_public(self, port, public=True):
+        """Makes ``port`` public (no token needed) or private again."""
+        return self._transport.json("PUT", self._path("/ports/%d" % _checked_port(port)),
+                                    json_body={"public": bool(public)})
 
     # -- internals ---------------------------------------------------------------------
 

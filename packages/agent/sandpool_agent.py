@@ -152,6 +152,7 @@ class Agent:
         self.selector.register(0, selectors.EVENT_READ, ("in", None))
         self.selector.register(wake_r, selectors.EVENT_READ, ("wake", None))
         self.background = Background(self.selector, self.base_env)
+        self.tunnels = Tunnels(self.selector)
 
     def prestart(self, spec):
         """Starts the image's boot helper, detached from the protocol stream; None without one."""
@@ -262,6 +263,8 @@ class Agent:
             self.remove(rid, json.loads(payload)["path"])
         elif 0x30 <= kind <= 0x3F:
             self.background.handle(kind, rid, payload)
+        elif 0x40 <= kind <= 0x4F:
+            self.tunnels.handle(kind, rid, payload)
         else:
             send(R_ERROR, rid, {"errno": "EPROTO", "message": "unknown frame type %d" % kind})
 
@@ -989,6 +992,205 @@ class Background:
             kill_group_of(p.proc.pid, p.marker)
         for rid in list(self.watches):
             self.watch_close(rid)
+
+
+# --- tunnels (preview URLs) ---------------------------------------------------------------------
+#
+# A tunnel is one TCP connection from the agent to 127.0.0.1:{port} inside the sandbox, whose
+# bytes are relayed both ways over the protocol stream: the sandbox needs no network for the
+# worker to reach a server in it. No child process: the socket lives in the agent's own loop.
+# Flow control both ways: at most WINDOW bytes read from the socket are unacknowledged by the
+# worker (T_TUNNEL_ACK), and the agent acknowledges the worker's data once written to the socket
+# (R_TUNNEL_ACK), so neither side buffers more than a window per tunnel.
+
+# worker -> agent
+T_TUNNEL_OPEN, T_TUNNEL_DATA, T_TUNNEL_END, T_TUNNEL_ACK, T_TUNNEL_CLOSE = (
+    0x40, 0x41, 0x42, 0x43, 0x44)
+# agent -> worker
+R_TUNNEL_OPENED, R_TUNNEL_DATA, R_TUNNEL_END, R_TUNNEL_CLOSED, R_TUNNEL_ERROR, R_TUNNEL_ACK = (
+    0xC0, 0xC1, 0xC2, 0xC3, 0xC4, 0xC5)
+
+MAX_TUNNELS = 1024  # the worker allows far fewer per session
+MAX_TUNNEL_BUFFER = 2 * WINDOW  # the worker's data not yet written to the socket
+
+
+class Tunnel:
+    def __init__(self, rid, sock, port):
+        self.rid = rid
+        self.sock = sock
+        self.port = port
+        self.connecting = True
+        self.tried_v6 = False
+        self.out = bytearray()  # from the worker, not yet written to the socket
+        self.out_ending = False  # the worker half-closed: shut the write side once `out` is sent
+        self.write_shut = False
+        self.read_eof = False
+        self.unacked = 0
+
+
+class Tunnels:
+    """TCP connections inside the sandbox, driven by the Agent's selector loop."""
+
+    def __init__(self, selector):
+        self.selector = selector
+        self.open = {}
+        self.socket = None  # the module, imported on first use (idle memory)
+
+    def handle(self, kind, rid, payload):
+        if kind == T_TUNNEL_OPEN:
+            self.start(rid, json.loads(payload))
+            return
+        t = self.open.get(rid)
+        if t is None:
+            return  # closed meanwhile
+        if kind == T_TUNNEL_DATA:
+            if t.out_ending or len(t.out) + len(payload) > MAX_TUNNEL_BUFFER:
+                self.fail(t, {"errno": "ENOBUFS", "message": "data beyond the tunnel's window"})
+                return
+            t.out += payload
+        elif kind == T_TUNNEL_END:
+            t.out_ending = True
+        elif kind == T_TUNNEL_ACK:
+            t.unacked = max(0, t.unacked - struct.unpack(">I", payload)[0])
+        elif kind == T_TUNNEL_CLOSE:
+            self.finish(t)
+            return
+        if not t.connecting:
+            self.flush(t)
+        if t.rid in self.open:
+            self.update(t)
+
+    def start(self, rid, req):
+        port = req.get("port")
+        if not isinstance(port, int) or not 0 < port < 65536:
+            send(R_TUNNEL_ERROR, rid, {"errno": "EINVAL", "message": "port must be 1-65535"})
+            return
+        if len(self.open) >= MAX_TUNNELS:
+            send(R_TUNNEL_ERROR, rid, {"errno": "EMFILE", "message": "too many tunnels"})
+            return
+        if self.socket is None:
+            import socket
+
+            self.socket = socket
+        t = Tunnel(rid, None, port)
+        self.open[rid] = t
+        self.connect(t, self.socket.AF_INET, "127.0.0.1")
+
+    def connect(self, t, family, address):
+        """Starts a non-blocking connect; the socket turns writable when it is decided."""
+        if t.sock is not None:
+            set_interest(self.selector, t.sock.fileno(), 0, None)
+            t.sock.close()
+            t.sock = None
+        try:
+            t.sock = self.socket.socket(family, self.socket.SOCK_STREAM)
+        except OSError as exc:
+            self.fail(t, error_payload(exc))
+            return
+        t.sock.setblocking(False)
+        code = t.sock.connect_ex((address, t.port))
+        if code not in (0, errno.EINPROGRESS, errno.EAGAIN):
+            self.connected(t, code)
+            return
+        t.connecting = True
+        self.update(t)
+
+    def connected(self, t, code):
+        if code == errno.ECONNREFUSED and not t.tried_v6:
+            # Nothing on 127.0.0.1: a server bound to ::1 only (`localhost` resolved to IPv6)?
+            t.tried_v6 = True
+            self.connect(t, self.socket.AF_INET6, "::1")
+            return
+        if code != 0:
+            if t.tried_v6 and code in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, errno.ENETUNREACH):
+                code = errno.ECONNREFUSED  # no IPv6 loopback: the IPv4 answer stands
+            self.fail(t, {"errno": errno.errorcode.get(code, "EIO"), "message": os.strerror(code)})
+            return
+        t.connecting = False
+        try:
+            t.sock.setsockopt(self.socket.IPPROTO_TCP, self.socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+        send(R_TUNNEL_OPENED, t.rid, {})
+        self.flush(t)
+        if t.rid in self.open:
+            self.update(t)
+
+    def update(self, t):
+        events = 0
+        if t.connecting or t.out or (t.out_ending and not t.write_shut):
+            events |= selectors.EVENT_WRITE
+        if not t.connecting and not t.read_eof and t.unacked < WINDOW:
+            events |= selectors.EVENT_READ
+        set_interest(self.selector, t.sock.fileno(), events, lambda t=t: self.ready(t))
+
+    def ready(self, t):
+        if t.connecting:
+            self.connected(t, t.sock.getsockopt(self.socket.SOL_SOCKET, self.socket.SO_ERROR))
+            return
+        self.flush(t)
+        if t.rid in self.open and not t.read_eof and t.unacked < WINDOW:
+            self.pump(t)
+        if t.rid in self.open:
+            self.update(t)
+
+    def flush(self, t):
+        written = 0
+        try:
+            while t.out:
+                n = t.sock.send(t.out[:CHUNK])
+                del t.out[:n]
+                written += n
+            if t.out_ending and not t.write_shut:
+                t.sock.shutdown(self.socket.SHUT_WR)
+                t.write_shut = True
+        except BlockingIOError:
+            pass
+        except OSError as exc:
+            self.fail(t, error_payload(exc))
+            return
+        if written:
+            send(R_TUNNEL_ACK, t.rid, struct.pack(">I", written))
+        self.maybe_done(t)
+
+    def pump(self, t):
+        try:
+            data = t.sock.recv(CHUNK)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self.fail(t, error_payload(exc))
+            return
+        if not data:
+            t.read_eof = True
+            send(R_TUNNEL_END, t.rid)
+            self.maybe_done(t)
+            return
+        send(R_TUNNEL_DATA, t.rid, data)
+        t.unacked += len(data)
+
+    def maybe_done(self, t):
+        if t.read_eof and t.write_shut and t.rid in self.open:
+            self.finish(t)
+
+    def fail(self, t, error):
+        if t.rid in self.open:
+            send(R_TUNNEL_ERROR, t.rid, error)
+            self.finish(t, report=False)
+
+    def finish(self, t, report=True):
+        """Closes the socket and forgets the tunnel; `closed` is its last frame."""
+        if self.open.pop(t.rid, None) is None:
+            return
+        if t.sock is not None:
+            set_interest(self.selector, t.sock.fileno(), 0, None)
+            t.sock.close()
+        if report:
+            send(R_TUNNEL_CLOSED, t.rid)
+
+    def close(self):
+        for t in list(self.open.values()):
+            self.finish(t, report=False)
 
 
 def set_interest(selector, fd, events, callback):

@@ -47,6 +47,16 @@ import type {
 
 type SandboxState = 'open' | 'closing' | 'closed';
 
+/** Preview hosts' domain unless told otherwise (the server's default too). */
+const DEFAULT_PREVIEW_DOMAIN = 'localhost';
+
+function checkedPort(port: number): number {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new RangeError(`port must be an integer from 1 to 65535, not ${port}`);
+  }
+  return port;
+}
+
 /**
  * One sandbox session: a fresh, hardened container on a sandpool worker, where untrusted code
  * runs as `sandboxuser`. Get one with {@link Sandbox.create} (or {@link Sandbox.connect} to an
@@ -64,6 +74,11 @@ export class Sandbox implements AsyncDisposable {
   readonly sessionId: string;
   /** The worker that holds the session's container. */
   readonly workerId: string;
+  /**
+   * The session's own secret: send it as `X-Access-Token` to reach a private port through
+   * {@link Sandbox.getHost}'s host.
+   */
+  readonly accessToken: string;
   /** Background processes that outlive a call: start, list, follow, stdin, signal, kill. */
   readonly processes: Processes;
   /** Interactive terminals (a program on a pseudo-terminal). */
@@ -83,6 +98,7 @@ export class Sandbox implements AsyncDisposable {
   ) {
     this.sessionId = session.sessionId;
     this.workerId = session.workerId;
+    this.accessToken = session.accessToken;
     const route = (suffix: string): string => this.sessionRoute(suffix);
     this.commands = new SandboxCommands(transport, route);
     this.fileCalls = new SandboxFiles(transport, route);
@@ -335,6 +351,53 @@ export class Sandbox implements AsyncDisposable {
    */
   async removeFile(path: string, options: FileOptions = {}): Promise<void> {
     return this.fileCalls.removeFile(path, options);
+  }
+
+  /**
+   * The host (E2B's `getHost`: `{port}-{session id}.{preview domain}[:server port]`, no scheme)
+   * at which a server listening on `port` inside the sandbox answers, although the sandbox has
+   * no network: the worker or coordinator carries requests, WebSockets included, through the
+   * sandbox's agent. Ports are private: send {@link Sandbox.accessToken} as `X-Access-Token`,
+   * open a {@link Sandbox.previewUrl}, or make the port public with {@link Sandbox.setPortPublic}.
+   *
+   * @param options.previewDomain the server's `--preview-domain`; default
+   *   `SANDPOOL_PREVIEW_DOMAIN` or `localhost` (which browsers and curl resolve to loopback)
+   */
+  getHost(port: number, options: { previewDomain?: string } = {}): string {
+    const domain =
+      options.previewDomain ?? process.env.SANDPOOL_PREVIEW_DOMAIN ?? DEFAULT_PREVIEW_DOMAIN;
+    const serverPort = new URL(this.transport.url).port;
+    const host = `${checkedPort(port)}-${this.sessionId}.${domain}`;
+    return serverPort === '' ? host : `${host}:${serverPort}`;
+  }
+
+  /**
+   * A signed URL of a port for a browser: it works without the token until it expires (the
+   * first visit turns it into a cookie of that host and redirects to a URL without it).
+   *
+   * @param options.ttlSeconds how long the URL works; default 3600
+   */
+  async previewUrl(
+    port: number,
+    options: { ttlSeconds?: number; signal?: AbortSignal } = {},
+  ): Promise<{ url: string; expiresAt: Date }> {
+    const answer = (await this.transport.requestJson({
+      method: 'POST',
+      path: this.sessionRoute(`/ports/${checkedPort(port)}/url`),
+      json: options.ttlSeconds === undefined ? {} : { ttl_seconds: options.ttlSeconds },
+      signal: options.signal,
+    })) as { url: string; expires_at: string };
+    return { url: answer.url, expiresAt: new Date(answer.expires_at) };
+  }
+
+  /** Makes a port public (anyone with its host may use it) or private again (the default). */
+  async setPortPublic(port: number, isPublic: boolean, options: FileOptions = {}): Promise<void> {
+    await this.transport.requestJson({
+      method: 'PUT',
+      path: this.sessionRoute(`/ports/${checkedPort(port)}`),
+      json: { public: isPublic },
+      signal: options.signal,
+    });
   }
 
   /**

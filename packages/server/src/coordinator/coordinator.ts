@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { PREVIEW_LOG_REDACTION } from '../ports/preview-access.js';
 import { pino, type Logger } from 'pino';
 import type { CoordinatorConfig } from '../config/coordinator-config.js';
 import { checkBind } from '../config/settings-table.js';
@@ -45,7 +46,11 @@ export class Coordinator {
     deps: CoordinatorDependencies = {},
   ): Promise<Coordinator> {
     checkBind(config);
-    const log = deps.log ?? pino({ level: config.logLevel }).child({ role: 'coordinator' });
+    const log =
+      deps.log ??
+      pino({ level: config.logLevel, redact: PREVIEW_LOG_REDACTION }).child({
+        role: 'coordinator',
+      });
     const clock = deps.clock ?? systemClock;
     // The gauge reads the directory at scrape time, once it exists.
     const metrics: CoordinatorMetrics = new CoordinatorMetrics(

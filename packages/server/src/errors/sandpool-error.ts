@@ -16,6 +16,8 @@ export const ERROR_STATUS = {
   session_lost: 410,
   payload_too_large: 413,
   internal_error: 500,
+  /** A preview URL's port has no server listening in the sandbox. */
+  port_not_listening: 502,
   capacity_exhausted: 503,
   runtime_unavailable: 503,
 } as const satisfies Record<string, number>;

@@ -28,6 +28,8 @@ import { sessionRoutes } from './routes/session-routes.js';
 import { templateRoutes } from './routes/template-routes.js';
 import type { TemplateView } from '../templates/template-pools.js';
 import { networkRoutes } from './routes/network-routes.js';
+import type { PortService } from '../ports/port-service.js';
+import { installPreviewHosts, portRoutes } from './routes/port-routes.js';
 import type { EgressService } from '../network/egress-service.js';
 import { isE2bPath, registerE2bFace } from '../e2b/e2b-face.js';
 import { WorkerControlBackend } from '../e2b/worker-control-backend.js';
@@ -53,11 +55,15 @@ export interface AppServices {
   faces: FaceSettings;
   /** The E2B face (`/e2b`, docs/e2b.md); left out without it. */
   e2b?: { previewDomain: string; resources: E2bResources };
+  /** Preview URLs (ports of sessions); their routes and hosts are left out without it. */
+  ports?: PortService;
 }
 
 /** The settings of the faces every server has (the worker's and coordinator's configs fit). */
 export interface FaceSettings extends HostOriginSettings {
   mcpIdleTimeoutSeconds: number;
+  /** Preview hosts are `{port}-{session id}.{previewDomain}` (default `localhost`). */
+  previewDomain?: string;
 }
 
 /** Routes that answer without a key, so probes and load balancers need no secret. */
@@ -75,6 +81,9 @@ export async function buildApp(services: AppServices): Promise<FastifyInstance> 
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   installErrorHandling(app);
+  const previewDomain = services.faces.previewDomain ?? 'localhost';
+  // Before the guard: a preview host is the sandbox's server, never the API.
+  if (services.ports) installPreviewHosts(app, services.ports, previewDomain);
   installHostOriginGuard(app, new HostOriginGuard(services.faces));
   closeRefusedUpgrades(app);
 
@@ -120,6 +129,7 @@ export async function buildApp(services: AppServices): Promise<FastifyInstance> 
     uploadLimitBytes: services.uploadLimitBytes,
   });
   if (services.processes) await app.register(processRoutes, services.processes);
+  if (services.ports) await app.register(portRoutes, { ports: services.ports, previewDomain });
   await app.register(serviceRoutes, { health: services.health, registry: services.registry });
   // MCP is one more face over the same services, called in-process (not through this server's
   // own HTTP API).

@@ -10,6 +10,10 @@ import { isDocumentationRoute } from './openapi.js';
 import { mcpRoutes } from '../mcp/mcp-routes.js';
 import { coordinatorRoutes, type CoordinatorRouteOptions } from './routes/coordinator-routes.js';
 import { coordinatorPtyProxy } from './routes/coordinator-process-routes.js';
+import {
+  coordinatorPortRoutes,
+  installCoordinatorPreviewHosts,
+} from './routes/coordinator-port-routes.js';
 import { serviceRoutes, type HealthReport } from './routes/service-routes.js';
 import { isE2bPath, registerCoordinatorE2bFace } from '../e2b/e2b-face.js';
 import type { WorkerDirectory } from '../coordinator/worker-directory.js';
@@ -40,6 +44,10 @@ export async function buildCoordinatorApp(
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   installErrorHandling(app);
+  const previewDomain = services.faces.previewDomain ?? 'localhost';
+  const workerKey = services.workerApiKey ?? services.apiKey;
+  // Before the guard: a preview host is a sandbox's server, never the API.
+  installCoordinatorPreviewHosts(app, { router: services.router, workerKey }, previewDomain);
   installHostOriginGuard(app, new HostOriginGuard(services.faces));
   closeRefusedUpgrades(app);
 
@@ -59,6 +67,11 @@ export async function buildCoordinatorApp(
 
   await app.register(coordinatorRoutes, services);
   await app.register(coordinatorPtyProxy, services);
+  await app.register(coordinatorPortRoutes, {
+    ...services,
+    workerApiKey: workerKey,
+    previewDomain,
+  });
   await app.register(serviceRoutes, { health: services.health, registry: services.registry });
   // MCP at /mcp: its tools call this coordinator's API, so sessions spread like any others.
   await app.register(mcpRoutes, { idleTimeoutMs: services.faces.mcpIdleTimeoutSeconds * 1000 });

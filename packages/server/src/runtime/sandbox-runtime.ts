@@ -1,5 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import type { SandboxProcesses } from './sandbox-processes.js';
+import type { SandboxTunnels } from './sandbox-tunnels.js';
 
 /**
  * The project-owned interface for "a box that runs processes". The pool, the sessions and the
@@ -81,6 +82,8 @@ export interface Sandbox {
   removeFile(path: string): Promise<void>;
   /** Background processes, terminals and watches, where the box can run them. */
   readonly processes?: SandboxProcesses;
+  /** TCP connections to ports inside the box (preview URLs), where the box can make them. */
+  readonly tunnels?: SandboxTunnels;
   /** True while the box runs. */
   isAlive(): Promise<boolean>;
   /** Kills and removes the box; safe to call twice. */

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { PREVIEW_LOG_REDACTION } from '../ports/preview-access.js';
 import { hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
 import { checkBind } from '../config/settings-table.js';
@@ -9,6 +10,7 @@ import { ExecService } from '../exec/exec-service.js';
 import { FileService } from '../files/file-service.js';
 import { WatchService } from '../files/watch-service.js';
 import { ProcessService } from '../processes/process-service.js';
+import { PortService } from '../ports/port-service.js';
 import { buildApp } from '../http/build-app.js';
 import type { HealthReport } from '../http/routes/service-routes.js';
 import { WorkerMetrics } from '../metrics/worker-metrics.js';
@@ -74,7 +76,11 @@ export class Worker {
    * app; starts no container. Call `listen()` next: it binds, then warms the pool.
    */
   static async create(config: WorkerConfig, deps: WorkerDependencies = {}): Promise<Worker> {
-    const log = deps.log ?? pino({ level: config.logLevel }).child({ workerId: config.workerId });
+    const log =
+      deps.log ??
+      pino({ level: config.logLevel, redact: PREVIEW_LOG_REDACTION }).child({
+        workerId: config.workerId,
+      });
     const store = config.redisUrl ? new RedisStore({ url: config.redisUrl, log }) : undefined;
     try {
       return await Worker.assemble(config, deps, log, store);
@@ -320,6 +326,7 @@ export class Worker {
     });
     const app = await buildApp({
       processes: { processes, watches: new WatchService(sessions) },
+      ports: new PortService({ sessions, clock, registry: metrics.registry }),
       sessions,
       templates: () => pools.views(),
       exec,

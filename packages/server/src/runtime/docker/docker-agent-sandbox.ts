@@ -6,6 +6,8 @@ import { AgentClient, type AgentLimits } from '../agent/agent-client.js';
 import type { ChannelBudget } from '../agent/agent-channel-budget.js';
 import { AgentProcesses } from '../agent/agent-processes.js';
 import type { SandboxProcesses } from '../sandbox-processes.js';
+import { AgentTunnels } from '../agent/agent-tunnel.js';
+import type { SandboxTunnels } from '../sandbox-tunnels.js';
 import type {
   ExecOutcome,
   ExecRequest,
@@ -45,6 +47,7 @@ export class DockerAgentSandbox implements Sandbox {
   private stream: Duplex | undefined;
   private readonly client: AgentClient;
   readonly processes: SandboxProcesses;
+  readonly tunnels: SandboxTunnels;
 
   private constructor(
     private readonly container: Docker.Container,
@@ -64,6 +67,7 @@ export class DockerAgentSandbox implements Sandbox {
       onLost: (reason) => this.onLost(reason),
     });
     this.processes = new AgentProcesses(this.client);
+    this.tunnels = new AgentTunnels(this.client);
   }
 
   /**
