@@ -24,6 +24,7 @@ const CONNECT_CODE = {
   internal_error: Code.Internal,
   capacity_exhausted: Code.ResourceExhausted,
   runtime_unavailable: Code.Unavailable,
+  port_not_listening: Code.Unavailable,
 } as const satisfies Record<ErrorCode, Code>;
 
 /** The Connect code of a sandpool error code. */
