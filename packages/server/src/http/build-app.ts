@@ -28,6 +28,8 @@ import { sessionRoutes } from './routes/session-routes.js';
 import { templateRoutes } from './routes/template-routes.js';
 import type { TemplateView } from '../templates/template-pools.js';
 import { networkRoutes } from './routes/network-routes.js';
+import { consoleRoutes, isConsoleRoute } from './routes/console-routes.js';
+import { authorizationOf } from './websocket-bearer.js';
 import type { EgressService } from '../network/egress-service.js';
 
 export interface AppServices {
@@ -79,8 +81,8 @@ export async function buildApp(services: AppServices): Promise<FastifyInstance> 
     const check = createBearerCheck(services.apiKey);
     app.addHook('onRequest', async (request) => {
       const url = request.routeOptions.url ?? '';
-      if (!PUBLIC_ROUTES.has(url) && !isDocumentationRoute(url)) {
-        check(request.headers.authorization);
+      if (!PUBLIC_ROUTES.has(url) && !isDocumentationRoute(url) && !isConsoleRoute(url)) {
+        check(authorizationOf(request));
       }
     });
   }
@@ -115,6 +117,7 @@ export async function buildApp(services: AppServices): Promise<FastifyInstance> 
   });
   if (services.processes) await app.register(processRoutes, services.processes);
   await app.register(serviceRoutes, { health: services.health, registry: services.registry });
+  await app.register(consoleRoutes, { apiKey: services.apiKey });
   // MCP is one more face over the same services, called in-process (not through this server's
   // own HTTP API).
   await app.register(mcpRoutes, {

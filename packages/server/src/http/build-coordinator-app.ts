@@ -11,6 +11,8 @@ import { mcpRoutes } from '../mcp/mcp-routes.js';
 import { coordinatorRoutes, type CoordinatorRouteOptions } from './routes/coordinator-routes.js';
 import { coordinatorPtyProxy } from './routes/coordinator-process-routes.js';
 import { serviceRoutes, type HealthReport } from './routes/service-routes.js';
+import { consoleRoutes, isConsoleRoute } from './routes/console-routes.js';
+import { authorizationOf } from './websocket-bearer.js';
 
 export interface CoordinatorAppServices extends CoordinatorRouteOptions {
   health: () => Promise<HealthReport>;
@@ -47,14 +49,15 @@ export async function buildCoordinatorApp(
     const check = createBearerCheck(services.apiKey);
     app.addHook('onRequest', async (request) => {
       const url = request.routeOptions.url ?? '';
-      if (!PUBLIC_ROUTES.has(url) && !isDocumentationRoute(url))
-        check(request.headers.authorization);
+      if (!PUBLIC_ROUTES.has(url) && !isDocumentationRoute(url) && !isConsoleRoute(url))
+        check(authorizationOf(request));
     });
   }
 
   await app.register(coordinatorRoutes, services);
   await app.register(coordinatorPtyProxy, services);
   await app.register(serviceRoutes, { health: services.health, registry: services.registry });
+  await app.register(consoleRoutes, { apiKey: services.apiKey });
   // MCP at /mcp: its tools call this coordinator's API, so sessions spread like any others.
   await app.register(mcpRoutes, { idleTimeoutMs: services.faces.mcpIdleTimeoutSeconds * 1000 });
   return app;
