@@ -11,13 +11,15 @@ interface ChartSpec {
   title: string;
   unit: string;
   pick: (series: ChartSeries) => (number | null)[];
+  /** A fixed y range (percentages); otherwise from 0 to the largest value. */
+  max?: number;
 }
 
 const CHARTS: ChartSpec[] = [
   { title: 'Session creates', unit: 'per s', pick: (s) => s.createsPerSecond },
   { title: 'Create latency', unit: 'ms (mean)', pick: (s) => s.createLatencyMs },
   { title: 'Execs', unit: 'per s', pick: (s) => s.execsPerSecond },
-  { title: 'Pool hit rate', unit: '%', pick: (s) => s.poolHitPercent },
+  { title: 'Pool hit rate', unit: '%', pick: (s) => s.poolHitPercent, max: 100 },
 ];
 
 /**
@@ -93,7 +95,13 @@ export class ChartsPanel {
             height: 120,
             legend: { show: false },
             cursor: { show: false },
-            scales: { x: { time: true } },
+            scales: {
+              // Always the whole window, ending now, however few samples there are yet.
+              x: { time: true, range: (_plot, _min, max) => [max - WINDOW_MS / 1000, max] },
+              y: {
+                range: (_plot, _min, max) => [0, entry.spec.max ?? Math.max(1, max * 1.2)],
+              },
+            },
             axes: [{ size: 30 }, { size: 40 }],
             series: [{}, { stroke: '#2563eb', width: 2, spanGaps: false }],
           },

@@ -91,7 +91,32 @@ export class OverviewView {
       h('section', { class: 'panel' }, form),
       h(
         'section',
-        { class: 'panel', 'aria-labelledby': 'pools-title' },
+        { class: 'panel', 'aria-labelledby': 'workers-title' },
+        h('h2', { id: 'workers-title' }, 'Workers'),
+        h(
+          'div',
+          { class: 'table-scroll' },
+          h(
+            'table',
+            { id: 'workers' },
+            h(
+              'thead',
+              {},
+              h(
+                'tr',
+                {},
+                ...['Worker', 'Health', 'Ready', 'Sessions', 'Last heartbeat'].map((t) =>
+                  h('th', { scope: 'col' }, t),
+                ),
+              ),
+            ),
+            this.workerRows,
+          ),
+        ),
+      ),
+      h(
+        'section',
+        { class: 'panel pools', 'aria-labelledby': 'pools-title' },
         h('h2', { id: 'pools-title' }, 'Pools'),
         h(
           'div',
@@ -118,31 +143,6 @@ export class OverviewView {
               ),
             ),
             this.poolRows,
-          ),
-        ),
-      ),
-      h(
-        'section',
-        { class: 'panel', 'aria-labelledby': 'workers-title' },
-        h('h2', { id: 'workers-title' }, 'Workers'),
-        h(
-          'div',
-          { class: 'table-scroll' },
-          h(
-            'table',
-            { id: 'workers' },
-            h(
-              'thead',
-              {},
-              h(
-                'tr',
-                {},
-                ...['Worker', 'Health', 'Ready', 'Sessions', 'Last heartbeat'].map((t) =>
-                  h('th', { scope: 'col' }, t),
-                ),
-              ),
-            ),
-            this.workerRows,
           ),
         ),
       ),
@@ -205,19 +205,23 @@ export class OverviewView {
         return h(
           'tr',
           { 'data-session': s.session_id },
-          h('td', {}, h('a', { href: `#/sessions/${seg(s.session_id)}` }, s.session_id)),
-          h('td', {}, s.template),
-          h('td', {}, s.worker_id),
-          h('td', {}, duration(now - Date.parse(s.created_at))),
-          h('td', {}, duration(expiresIn)),
           h(
             'td',
-            { class: 'metadata' },
+            { 'data-label': 'Session' },
+            h('a', { href: `#/sessions/${seg(s.session_id)}` }, s.session_id),
+          ),
+          h('td', { 'data-label': 'Template' }, s.template),
+          h('td', { 'data-label': 'Worker' }, s.worker_id),
+          h('td', { 'data-label': 'Age' }, duration(now - Date.parse(s.created_at))),
+          h('td', { 'data-label': 'Expires in' }, duration(expiresIn)),
+          h(
+            'td',
+            { class: 'metadata', 'data-label': 'Metadata' },
             Object.entries(s.metadata)
               .map(([k, v]) => `${k}=${v}`)
               .join(', '),
           ),
-          h('td', {}, expiresIn > 0 ? 'active' : 'expiring'),
+          h('td', { 'data-label': 'State' }, expiresIn > 0 ? 'active' : 'expiring'),
           h('td', {}, remove),
         );
       }),

@@ -132,6 +132,8 @@ export class TerminalPanel {
   private resize(): void {
     if (this.box.clientWidth === 0) return;
     this.fit.fit();
+    // As `stty size` prints it (rows then columns): for the eye and the browser test.
+    this.box.dataset.size = `${this.terminal.rows} ${this.terminal.cols}`;
     if (this.socket?.readyState === WebSocket.OPEN) {
       this.socket.send(
         JSON.stringify({ type: 'resize', cols: this.terminal.cols, rows: this.terminal.rows }),

@@ -22,6 +22,7 @@ export function registerCoordinatorCommand(program: Command): void {
     process.stdout.write(
       `sandpool coordinator listening on ${url} (Redis ${config.redisUrl.replace(/\/\/[^@/]*@/, '//***@')})\n`,
     );
+    process.stdout.write(`console: ${url}/ui/\n`);
 
     stopOnSignals(() => coordinator.close(), 'sessions live on in the workers');
   });

@@ -22,6 +22,7 @@ export function registerServeCommand(program: Command): void {
     });
     const url = await worker.listen();
     process.stdout.write(`sandpool worker ${config.workerId} listening on ${url}\n`);
+    process.stdout.write(`console: ${url}/ui/\n`);
 
     stopOnSignals(() => worker.close(), 'removing sandboxes');
   });

@@ -28,7 +28,7 @@ import { sessionRoutes } from './routes/session-routes.js';
 import { templateRoutes } from './routes/template-routes.js';
 import type { TemplateView } from '../templates/template-pools.js';
 import { networkRoutes } from './routes/network-routes.js';
-import { consoleRoutes, isConsoleRoute } from './routes/console-routes.js';
+import { consoleAssetsDir, consoleRoutes, isConsoleRoute } from './routes/console-routes.js';
 import { authorizationOf } from './websocket-bearer.js';
 import type { EgressService } from '../network/egress-service.js';
 
@@ -117,7 +117,10 @@ export async function buildApp(services: AppServices): Promise<FastifyInstance> 
   });
   if (services.processes) await app.register(processRoutes, services.processes);
   await app.register(serviceRoutes, { health: services.health, registry: services.registry });
-  await app.register(consoleRoutes, { apiKey: services.apiKey });
+  await app.register(consoleRoutes, {
+    apiKey: services.apiKey,
+    assetsDir: consoleAssetsDir(),
+  });
   // MCP is one more face over the same services, called in-process (not through this server's
   // own HTTP API).
   await app.register(mcpRoutes, {

@@ -11,7 +11,7 @@ import { mcpRoutes } from '../mcp/mcp-routes.js';
 import { coordinatorRoutes, type CoordinatorRouteOptions } from './routes/coordinator-routes.js';
 import { coordinatorPtyProxy } from './routes/coordinator-process-routes.js';
 import { serviceRoutes, type HealthReport } from './routes/service-routes.js';
-import { consoleRoutes, isConsoleRoute } from './routes/console-routes.js';
+import { consoleAssetsDir, consoleRoutes, isConsoleRoute } from './routes/console-routes.js';
 import { authorizationOf } from './websocket-bearer.js';
 
 export interface CoordinatorAppServices extends CoordinatorRouteOptions {
@@ -57,7 +57,10 @@ export async function buildCoordinatorApp(
   await app.register(coordinatorRoutes, services);
   await app.register(coordinatorPtyProxy, services);
   await app.register(serviceRoutes, { health: services.health, registry: services.registry });
-  await app.register(consoleRoutes, { apiKey: services.apiKey });
+  await app.register(consoleRoutes, {
+    apiKey: services.apiKey,
+    assetsDir: consoleAssetsDir(),
+  });
   // MCP at /mcp: its tools call this coordinator's API, so sessions spread like any others.
   await app.register(mcpRoutes, { idleTimeoutMs: services.faces.mcpIdleTimeoutSeconds * 1000 });
   return app;

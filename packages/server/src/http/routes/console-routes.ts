@@ -24,6 +24,9 @@ export function consoleAssetsDir(): string | undefined {
   }
 }
 
+/** The page is no API: it stays out of /openapi.json. */
+const hidden = { schema: { hide: true } };
+
 const LOOPBACK_ADDRESSES = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 
 /**
@@ -45,8 +48,9 @@ const SECURITY_HEADERS: Record<string, string> = {
  */
 export const consoleRoutes: FastifyPluginAsync<{
   apiKey: string | undefined;
-  assetsDir?: string | undefined;
-}> = async (app, { apiKey, assetsDir = consoleAssetsDir() }) => {
+  /** {@link consoleAssetsDir}; undefined when the console is not built. */
+  assetsDir: string | undefined;
+}> = async (app, { apiKey, assetsDir }) => {
   app.addHook('onRequest', async (request) => {
     if (apiKey === undefined && !LOOPBACK_ADDRESSES.has(request.socket.remoteAddress ?? '')) {
       throw new SandpoolError(
@@ -62,11 +66,11 @@ export const consoleRoutes: FastifyPluginAsync<{
         'The console is not built: run `npm run build` (it bundles packages/console into packages/console/dist) and restart the server.',
       );
     };
-    app.get(CONSOLE_PREFIX, notBuilt);
-    app.get(`${CONSOLE_PREFIX}/*`, notBuilt);
+    app.get(CONSOLE_PREFIX, hidden, notBuilt);
+    app.get(`${CONSOLE_PREFIX}/*`, hidden, notBuilt);
     return;
   }
-  app.get(CONSOLE_PREFIX, async (_request, reply) => reply.redirect(`${CONSOLE_PREFIX}/`));
+  app.get(CONSOLE_PREFIX, hidden, async (_request, reply) => reply.redirect(`${CONSOLE_PREFIX}/`));
   await app.register(fastifyStatic, {
     root: assetsDir,
     prefix: `${CONSOLE_PREFIX}/`,
