@@ -46,6 +46,7 @@ declare const document: {
     capture: boolean,
   ): void;
   documentElement: { scrollWidth: number };
+  activeElement: PageElement | null;
 };
 declare const window: { innerWidth: number };
 declare class MutationObserver {
@@ -173,6 +174,9 @@ describe('the operator console in Chromium', { timeout: 150_000 }, () => {
     await page.reload();
     await page.locator('#pools tbody th', { hasText: 'base' }).waitFor();
     await page.locator('#workers tbody td', { hasText: 'healthy' }).first().waitFor();
+    // Keyboard first: Tab reaches the skip link, then the page's own controls.
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Skip to content');
 
     await page.getByLabel('Metadata').fill('owner=console-test');
     const clicked = Date.now();
@@ -246,6 +250,18 @@ describe('the operator console in Chromium', { timeout: 150_000 }, () => {
     figures.keystrokeEchoMedianMs = Math.round(median(samples) * 10) / 10;
     figures.keystrokeEchoMaxMs = Math.round(Math.max(...samples) * 10) / 10;
     await page.keyboard.press('Control+U');
+    // The terminal is no keyboard trap: Escape then Tab moves on.
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('Tab');
+    assert.notEqual(
+      await page.evaluate(() => document.activeElement?.getAttribute('aria-label')),
+      'Terminal input',
+    );
+    await page.locator('#terminal').click();
+    // The Escape went to the shell too (vim needs it): ^C drops what readline made of it.
+    await page.keyboard.press('Control+C');
+    await page.keyboard.type('clear\n');
+    await waitForTerminal(page, /^sandboxuser@sandbox:~\$$/m, 'a clean prompt');
 
     // Resize the window: the terminal refits and the shell's tty follows.
     const sizeBefore = await page.locator('#terminal').getAttribute('data-size');

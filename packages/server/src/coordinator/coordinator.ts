@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
+import { CREDENTIAL_LOG_PATHS } from '../http/websocket-bearer.js';
 import type { CoordinatorConfig } from '../config/coordinator-config.js';
 import { checkBind } from '../config/settings-table.js';
 import { buildCoordinatorApp } from '../http/build-coordinator-app.js';
@@ -45,7 +46,9 @@ export class Coordinator {
     deps: CoordinatorDependencies = {},
   ): Promise<Coordinator> {
     checkBind(config);
-    const log = deps.log ?? pino({ level: config.logLevel }).child({ role: 'coordinator' });
+    const log =
+      deps.log ??
+      pino({ level: config.logLevel, redact: CREDENTIAL_LOG_PATHS }).child({ role: 'coordinator' });
     const clock = deps.clock ?? systemClock;
     // The gauge reads the directory at scrape time, once it exists.
     const metrics: CoordinatorMetrics = new CoordinatorMetrics(

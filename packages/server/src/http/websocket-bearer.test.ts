@@ -1,6 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bearerFromProtocols, CONSOLE_PROTOCOL, selectProtocol } from './websocket-bearer.js';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import {
+  bearerFromProtocols,
+  CONSOLE_PROTOCOL,
+  CREDENTIAL_LOG_PATHS,
+  selectProtocol,
+} from './websocket-bearer.js';
 
 const offer = (key: string) =>
   `${CONSOLE_PROTOCOL}, sandpool.bearer.${Buffer.from(key).toString('base64url')}`;
@@ -15,4 +22,20 @@ test('reads the key the console offers as a subprotocol', () => {
 test('selects the console protocol, never the one carrying the key', () => {
   assert.equal(selectProtocol(new Set(offer('k').split(', '))), CONSOLE_PROTOCOL);
   assert.equal(selectProtocol(new Set(['sandpool.bearer.aw'])), false);
+});
+
+test('a log line that carried the headers would not carry the key', () => {
+  let written = '';
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      written += chunk.toString();
+      done();
+    },
+  });
+  const log = pino({ redact: CREDENTIAL_LOG_PATHS }, sink);
+  const headers = { authorization: 'Bearer s3cret', 'sec-websocket-protocol': offer('s3cret') };
+  log.info({ req: { headers } }, 'request');
+  log.info({ headers }, 'upgrade');
+  assert.doesNotMatch(written, /s3cret|c2VjcmV0|czNjcmV0/);
+  assert.match(written, /\[Redacted\]/);
 });

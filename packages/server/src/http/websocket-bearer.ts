@@ -9,6 +9,17 @@ import type { FastifyRequest } from 'fastify';
 export const CONSOLE_PROTOCOL = 'sandpool.v1';
 const BEARER_PREFIX = 'sandpool.bearer.';
 
+/**
+ * Where a request's credentials would sit in a log line that carried its headers (none of
+ * sandpool's does; this keeps a future one from leaking the key): pino's `redact` paths.
+ */
+export const CREDENTIAL_LOG_PATHS = [
+  'req.headers.authorization',
+  'req.headers["sec-websocket-protocol"]',
+  'headers.authorization',
+  'headers["sec-websocket-protocol"]',
+];
+
 /** `Bearer <key>` from a `Sec-WebSocket-Protocol` header, or undefined when it carries none. */
 export function bearerFromProtocols(header: string | undefined): string | undefined {
   for (const entry of (header ?? '').split(',')) {

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
+import { CREDENTIAL_LOG_PATHS } from '../http/websocket-bearer.js';
 import { checkBind } from '../config/settings-table.js';
 import type { WorkerConfig } from '../config/worker-config.js';
 import { SandpoolError } from '../errors/sandpool-error.js';
@@ -74,7 +75,11 @@ export class Worker {
    * app; starts no container. Call `listen()` next: it binds, then warms the pool.
    */
   static async create(config: WorkerConfig, deps: WorkerDependencies = {}): Promise<Worker> {
-    const log = deps.log ?? pino({ level: config.logLevel }).child({ workerId: config.workerId });
+    const log =
+      deps.log ??
+      pino({ level: config.logLevel, redact: CREDENTIAL_LOG_PATHS }).child({
+        workerId: config.workerId,
+      });
     const store = config.redisUrl ? new RedisStore({ url: config.redisUrl, log }) : undefined;
     try {
       return await Worker.assemble(config, deps, log, store);
