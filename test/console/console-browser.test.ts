@@ -347,6 +347,25 @@ describe('the operator console in Chromium', { timeout: 150_000 }, () => {
         const cells = document.querySelectorAll('#pools tbody tr td');
         return cells[3]?.textContent === '1';
       });
+      // Create a session through the coordinator, then delete it from the list.
+      viaCoordinator.on('dialog', (dialog) => void dialog.accept());
+      const clicked = Date.now();
+      await viaCoordinator.getByRole('button', { name: 'Create session' }).click();
+      const fresh = viaCoordinator.locator(
+        `#sessions tbody tr[data-session]:not([data-session="${sessionId}"])`,
+      );
+      await fresh.waitFor();
+      figures.createToListedViaCoordinatorMs = Date.now() - clicked;
+      const freshId = (await fresh.getAttribute('data-session')) ?? '';
+      // Its charts: creates from its own metrics, the hit rate from its workers' heartbeats.
+      await viaCoordinator.waitForFunction(() => {
+        const latest = [...document.querySelectorAll('.latest')].map((e) => e.textContent);
+        return /^\d/.test(latest[0] ?? '') && /^\d/.test(latest[3] ?? '');
+      });
+      await viaCoordinator.getByRole('button', { name: `Delete session ${freshId}` }).click();
+      await viaCoordinator
+        .locator(`#sessions tr[data-session="${freshId}"]`)
+        .waitFor({ state: 'detached' });
       // Readable at 360 px: nothing wider than the window but the tables' own scroll boxes.
       const overflow = await viaCoordinator.evaluate(
         () => document.documentElement.scrollWidth - window.innerWidth,

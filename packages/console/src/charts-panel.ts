@@ -1,5 +1,6 @@
 import uPlot from 'uplot';
 import type { ApiClient } from './api-client.js';
+import type { TemplateView } from './api-types.js';
 import { h, replace } from './dom.js';
 import { MetricHistory, type ChartSeries } from './metric-history.js';
 import { parsePrometheusText } from './prometheus-text.js';
@@ -64,12 +65,33 @@ export class ChartsPanel {
   private async poll(): Promise<void> {
     try {
       const text = await (await this.api.fetch('/metrics')).text();
-      this.history.add({ atMs: Date.now(), values: parsePrometheusText(text) });
+      const values = parsePrometheusText(text);
+      if (!values.has('sandpool_pool_hits_total')) await this.addClusterPoolFigures(values);
+      this.history.add({ atMs: Date.now(), values });
       this.status.textContent = '';
       this.draw();
     } catch (error) {
       this.status.textContent = `Charts paused: ${error instanceof Error ? error.message : String(error)}`;
     }
+  }
+
+  /**
+   * A coordinator's own metrics have no pool figures; its `/v1/templates` sums its workers'
+   * hits and misses (from their heartbeats), which gives the hit rate all the same.
+   */
+  private async addClusterPoolFigures(values: Map<string, number>): Promise<void> {
+    const { templates } = await this.api.json<{ templates: TemplateView[] }>('/v1/templates');
+    if (!templates.some((t) => t.pool_hits !== undefined)) return;
+    const sum = (pick: (t: TemplateView) => number | undefined) =>
+      templates.reduce((n, t) => n + (pick(t) ?? 0), 0);
+    values.set(
+      'sandpool_pool_hits_total',
+      sum((t) => t.pool_hits),
+    );
+    values.set(
+      'sandpool_pool_misses_total',
+      sum((t) => t.pool_misses),
+    );
   }
 
   private draw(): void {

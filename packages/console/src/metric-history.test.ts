@@ -45,13 +45,18 @@ test('turns counters into rates, mean latency and hit rate per interval', () => 
 
 test('a coordinator has creates only; the rest is null, and old or reset samples drop out', () => {
   const history = new MetricHistory(5000);
+  history.add(scrape(-1000, '# no create yet: the labelled counter has no sample'));
   history.add(scrape(0, 'sandpool_coordinator_sessions_created_total{worker="a"} 9'));
   history.add(scrape(1000, 'sandpool_coordinator_sessions_created_total{worker="a"} 10'));
   let series = history.series();
-  assert.deepEqual(series.createsPerSecond, [1]);
+  assert.deepEqual(series.createsPerSecond, [9, 1]);
   assert.deepEqual(
     [series.createLatencyMs, series.execsPerSecond, series.poolHitPercent],
-    [[null], [null], [null]],
+    [
+      [null, null],
+      [null, null],
+      [null, null],
+    ],
   );
   history.add(scrape(2000, 'sandpool_coordinator_sessions_created_total{worker="a"} 0'));
   assert.deepEqual(history.series().time, []);

@@ -56,9 +56,9 @@ export class MetricHistory {
       const seconds = (b.atMs - a.atMs) / 1000;
       if (seconds <= 0) continue;
       const delta = (metric: keyof typeof CHART_METRICS) => {
-        const before = pick(a.values, metric);
         const after = pick(b.values, metric);
-        return before === undefined || after === undefined ? undefined : after - before;
+        // A labelled counter (the coordinator's creates, by worker) appears at its first count.
+        return after === undefined ? undefined : after - (pick(a.values, metric) ?? 0);
       };
       const creates = delta('creates');
       const createSum = delta('createSecondsSum');
