@@ -2,12 +2,11 @@ import { posix } from 'node:path';
 import { SandpoolError } from '../errors/sandpool-error.js';
 import { resolveTimeoutMs } from './timeout-limits.js';
 import type { WorkerMetrics } from '../metrics/worker-metrics.js';
-import type { SessionManager } from '../sessions/session-manager.js';
+import type { Session, SessionManager } from '../sessions/session-manager.js';
 import { SANDBOX_HOME } from '../files/sandbox-path.js';
 import type { ExecOutcome } from '../runtime/sandbox-runtime.js';
 import { OutputCapture } from './output-capture.js';
 import { ExecHistory, type ExecRecord } from './exec-history.js';
-import type { Session } from '../sessions/session-manager.js';
 
 export interface ExecInput {
   command?: string;
