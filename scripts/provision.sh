@@ -3,7 +3,8 @@
 # foundation layer images/foundation/); safe to run again and again.
 # Used by `npm run up`, by .ci/run and by humans. Expects `npm ci && npm run build` to have run.
 #
-#   bash scripts/provision.sh [--redis] [--gvisor] [--compose] [--hey] [--egress] [--force-image]
+#   bash scripts/provision.sh [--redis] [--gvisor] [--compose] [--hey] [--egress] [--browser]
+#                             [--force-image]
 #
 #   --redis        also install redis-server (Debian package; not started: tests start their own)
 #   --gvisor       also install runsc (Debian package) and register it with the engine as "runsc"
@@ -11,6 +12,7 @@
 #   --hey          also install hey (Debian package), the seed's HTTP load tester (`npm run bench`)
 #   --egress       also install iproute2, iptables and python3 (Debian packages): the worker's egress
 #                  firewall, and the egress tests' network namespaces and the wheel they build
+#   --browser      also install chromium and its fonts (Debian packages): the console's browser tests
 #   --force-image  rebuild the template images even when they are up to date
 #
 # With no engine answering, on Debian as root it installs docker.io and starts dockerd in the
@@ -34,6 +36,7 @@ with_gvisor=0
 with_compose=0
 with_hey=0
 with_egress=0
+with_browser=0
 image_args=()
 for arg in "$@"; do
   case $arg in
@@ -42,9 +45,10 @@ for arg in "$@"; do
     --compose) with_compose=1 ;;
     --hey) with_hey=1 ;;
     --egress) with_egress=1 ;;
+    --browser) with_browser=1 ;;
     --force-image) image_args+=(--force) ;;
     -h | --help)
-      sed -n '2,16s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+      sed -n '2,18s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
       exit 0
       ;;
     *) die "unknown option $arg (see --help)" ;;
@@ -303,6 +307,16 @@ main() {
       say "egress tools present (ip, iptables, python3)"
     elif ! command -v ip >/dev/null 2>&1 || ! command -v iptables >/dev/null 2>&1; then
       say "warning: ip or iptables is missing (Debian: apt-get install iproute2 iptables); the egress tests skip"
+    fi
+  fi
+
+  if ((with_browser == 1)); then
+    if is_debian_root; then
+      # Recommends are off: the fonts come by name, so pages and screenshots have text.
+      apt_install chromium fonts-liberation fonts-dejavu-core
+      say "chromium present ($(chromium --version 2>/dev/null | head -1 || true))"
+    elif ! command -v chromium >/dev/null 2>&1; then
+      say "warning: chromium is missing (Debian: apt-get install chromium); the console's browser tests fail"
     fi
   fi
 

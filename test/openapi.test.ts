@@ -105,6 +105,7 @@ describe('OpenAPI document', () => {
       'DELETE /v1/sessions/{id}',
       'GET /v1/templates',
       'POST /v1/sessions/{id}/exec',
+      'GET /v1/sessions/{id}/execs',
       'PUT /v1/sessions/{id}/files',
       'GET /v1/sessions/{id}/files',
       'GET /v1/sessions/{id}/files/list',

@@ -72,6 +72,9 @@ describe('a worker with several templates', () => {
       pool_size: 1,
       pool_target: 1,
       pool_starting: 0,
+      pool_waiting: 0,
+      pool_hits: 0,
+      pool_misses: 0,
       active_sessions: 0,
     });
     assert.equal(byName.get('mini')?.status, 'ready');

@@ -24,6 +24,7 @@ export function registerCoordinatorCommand(program: Command): void {
     );
     const { e2bBanner } = await import('../e2b/e2b-banner.js');
     process.stdout.write(`${e2bBanner(url, config.apiKey !== undefined)}\n`);
+    process.stdout.write(`console: ${url}/ui/\n`);
 
     stopOnSignals(() => coordinator.close(), 'sessions live on in the workers');
   });

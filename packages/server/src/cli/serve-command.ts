@@ -24,6 +24,7 @@ export function registerServeCommand(program: Command): void {
     process.stdout.write(`sandpool worker ${config.workerId} listening on ${url}\n`);
     const { e2bBanner } = await import('../e2b/e2b-banner.js');
     process.stdout.write(`${e2bBanner(url, config.apiKey !== undefined)}\n`);
+    process.stdout.write(`console: ${url}/ui/\n`);
 
     stopOnSignals(() => worker.close(), 'removing sandboxes');
   });

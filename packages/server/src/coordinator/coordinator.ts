@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { PREVIEW_LOG_REDACTION } from '../ports/preview-access.js';
+import { LOG_REDACTION } from '../http/log-redaction.js';
 import { pino, type Logger } from 'pino';
 import type { CoordinatorConfig } from '../config/coordinator-config.js';
 import { checkBind } from '../config/settings-table.js';
@@ -48,7 +48,7 @@ export class Coordinator {
     checkBind(config);
     const log =
       deps.log ??
-      pino({ level: config.logLevel, redact: PREVIEW_LOG_REDACTION }).child({
+      pino({ level: config.logLevel, redact: LOG_REDACTION }).child({
         role: 'coordinator',
       });
     const clock = deps.clock ?? systemClock;

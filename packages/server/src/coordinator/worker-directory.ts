@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { RedisStore, WorkerEntry } from '../redis/redis-store.js';
 import type { Clock } from '../sessions/clock.js';
+import type { TemplateLoad } from '../templates/template-pools.js';
 
 /** One worker as the coordinator's /health shows it. */
 export interface WorkerView {
@@ -13,7 +14,7 @@ export interface WorkerView {
   active_sessions: number;
   max_sessions: number;
   /** Templates it serves, with their free warm containers; absent for workers that predate them. */
-  templates?: { name: string; pool_size: number; active_sessions: number }[];
+  templates?: TemplateLoad[];
   /** Takes new sessions (healthy and below its session limit). */
   accepting: boolean;
   last_heartbeat: string;

@@ -2,10 +2,11 @@ import { posix } from 'node:path';
 import { SandpoolError } from '../errors/sandpool-error.js';
 import { resolveTimeoutMs } from './timeout-limits.js';
 import type { WorkerMetrics } from '../metrics/worker-metrics.js';
-import type { SessionManager } from '../sessions/session-manager.js';
+import type { Session, SessionManager } from '../sessions/session-manager.js';
 import { SANDBOX_HOME } from '../files/sandbox-path.js';
 import type { ExecOutcome } from '../runtime/sandbox-runtime.js';
 import { OutputCapture } from './output-capture.js';
+import { ExecHistory, type ExecRecord } from './exec-history.js';
 
 export interface ExecInput {
   command?: string;
@@ -35,11 +36,26 @@ export interface ExecServiceOptions {
   maxTimeoutMs: number;
   outputLimitBytes: number;
   metrics: WorkerMetrics;
+  /** Execs kept per session for `GET /v1/sessions/{id}/execs` (default 50). */
+  historySize?: number;
+  /** Epoch milliseconds (tests inject a clock); default `Date.now`. */
+  now?: () => number;
 }
 
 /** Runs commands in sessions, with timeouts, output caps and loss detection. */
 export class ExecService {
-  constructor(private readonly options: ExecServiceOptions) {}
+  private readonly history: ExecHistory<Session>;
+  private readonly now: () => number;
+
+  constructor(private readonly options: ExecServiceOptions) {
+    this.history = new ExecHistory(options.historySize ?? 50);
+    this.now = options.now ?? Date.now;
+  }
+
+  /** The session's recent execs, newest first, with exit codes and durations. */
+  recent(sessionId: string): ExecRecord[] {
+    return this.history.recent(this.options.sessions.get(sessionId));
+  }
 
   /** Runs to the end and answers with the whole (capped) output. */
   async run(sessionId: string, input: ExecInput, signal?: AbortSignal): Promise<ExecResultBody> {
@@ -100,8 +116,19 @@ export class ExecService {
     const argv = commandArgv(input);
     const timeoutMs = this.timeoutOf(input);
     const stop = this.options.metrics.execSeconds.startTimer();
+    const startedAt = this.now();
+    const record = (
+      fields: Omit<ExecRecord, 'command' | 'started_at' | 'duration_ms'>,
+      ms?: number,
+    ) =>
+      this.history.record(session, {
+        command: input.command ?? argv.join(' '),
+        started_at: new Date(startedAt).toISOString(),
+        duration_ms: Math.round(ms ?? Math.max(0, this.now() - startedAt)),
+        ...fields,
+      });
     try {
-      return await session.sandbox.exec(
+      const outcome = await session.sandbox.exec(
         {
           argv,
           cwd: resolveCwd(input.cwd),
@@ -112,7 +139,17 @@ export class ExecService {
         },
         sinks,
       );
+      record(
+        { exit_code: outcome.exitCode, timed_out: outcome.timedOut, error: null },
+        outcome.durationMs,
+      );
+      return outcome;
     } catch (error) {
+      record({
+        exit_code: null,
+        timed_out: false,
+        error: error instanceof SandpoolError ? error.code : 'internal_error',
+      });
       if (error instanceof SandpoolError && error.code === 'session_lost') {
         await this.options.sessions.markLost(sessionId, error.message);
       }

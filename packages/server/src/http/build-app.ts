@@ -30,6 +30,8 @@ import type { TemplateView } from '../templates/template-pools.js';
 import { networkRoutes } from './routes/network-routes.js';
 import type { PortService } from '../ports/port-service.js';
 import { installPreviewHosts, portRoutes } from './routes/port-routes.js';
+import { consoleAssetsDir, consoleRoutes, isConsoleRoute } from './routes/console-routes.js';
+import { authorizationOf } from './websocket-bearer.js';
 import type { EgressService } from '../network/egress-service.js';
 import { isE2bPath, registerE2bFace } from '../e2b/e2b-face.js';
 import { WorkerControlBackend } from '../e2b/worker-control-backend.js';
@@ -93,9 +95,15 @@ export async function buildApp(services: AppServices): Promise<FastifyInstance> 
     const check = createBearerCheck(services.apiKey);
     app.addHook('onRequest', async (request) => {
       const url = request.routeOptions.url ?? '';
-      // The E2B face checks its own credentials (X-API-KEY, the sandbox's access token).
-      if (!PUBLIC_ROUTES.has(url) && !isDocumentationRoute(url) && !isE2bPath(request.url)) {
-        check(request.headers.authorization);
+      // The E2B face checks its own credentials (X-API-KEY, the sandbox's access token); the
+      // console's static files need none (the page asks for the key before it calls the API).
+      const open =
+        PUBLIC_ROUTES.has(url) ||
+        isDocumentationRoute(url) ||
+        isConsoleRoute(url) ||
+        isE2bPath(request.url);
+      if (!open) {
+        check(authorizationOf(request));
       }
     });
   }
@@ -131,6 +139,10 @@ export async function buildApp(services: AppServices): Promise<FastifyInstance> 
   if (services.processes) await app.register(processRoutes, services.processes);
   if (services.ports) await app.register(portRoutes, { ports: services.ports, previewDomain });
   await app.register(serviceRoutes, { health: services.health, registry: services.registry });
+  await app.register(consoleRoutes, {
+    apiKey: services.apiKey,
+    assetsDir: consoleAssetsDir(),
+  });
   // MCP is one more face over the same services, called in-process (not through this server's
   // own HTTP API).
   await app.register(mcpRoutes, {

@@ -17,6 +17,8 @@ import {
 import { serviceRoutes, type HealthReport } from './routes/service-routes.js';
 import { isE2bPath, registerCoordinatorE2bFace } from '../e2b/e2b-face.js';
 import type { WorkerDirectory } from '../coordinator/worker-directory.js';
+import { consoleAssetsDir, consoleRoutes, isConsoleRoute } from './routes/console-routes.js';
+import { authorizationOf } from './websocket-bearer.js';
 
 export interface CoordinatorAppServices extends CoordinatorRouteOptions {
   health: () => Promise<HealthReport>;
@@ -59,9 +61,14 @@ export async function buildCoordinatorApp(
     const check = createBearerCheck(services.apiKey);
     app.addHook('onRequest', async (request) => {
       const url = request.routeOptions.url ?? '';
-      // The E2B face checks its own credentials (X-API-KEY; workers check sandbox tokens).
-      if (!PUBLIC_ROUTES.has(url) && !isDocumentationRoute(url) && !isE2bPath(request.url))
-        check(request.headers.authorization);
+      // The E2B face checks its own credentials (X-API-KEY; workers check sandbox tokens); the
+      // console's static files need none.
+      const open =
+        PUBLIC_ROUTES.has(url) ||
+        isDocumentationRoute(url) ||
+        isConsoleRoute(url) ||
+        isE2bPath(request.url);
+      if (!open) check(authorizationOf(request));
     });
   }
 
@@ -73,6 +80,10 @@ export async function buildCoordinatorApp(
     previewDomain,
   });
   await app.register(serviceRoutes, { health: services.health, registry: services.registry });
+  await app.register(consoleRoutes, {
+    apiKey: services.apiKey,
+    assetsDir: consoleAssetsDir(),
+  });
   // MCP at /mcp: its tools call this coordinator's API, so sessions spread like any others.
   await app.register(mcpRoutes, { idleTimeoutMs: services.faces.mcpIdleTimeoutSeconds * 1000 });
   if (services.e2b !== undefined) {

@@ -175,6 +175,9 @@ export const TemplateView = Type.Object({
   pool_size: Type.Integer({ description: 'Warm sandboxes ready now' }),
   pool_target: Type.Optional(Type.Integer({ description: 'Warm sandboxes the pool keeps' })),
   pool_starting: Type.Optional(Type.Integer({ description: 'Sandboxes starting for the pool' })),
+  pool_waiting: Type.Optional(Type.Integer({ description: 'Session creates waiting for one' })),
+  pool_hits: Type.Optional(Type.Integer({ description: 'Creates that found a warm sandbox' })),
+  pool_misses: Type.Optional(Type.Integer({ description: 'Creates that waited for a start' })),
   active_sessions: Type.Integer(),
   pool_error: Type.Optional(Type.String({ description: 'Why the last start failed' })),
   workers: Type.Optional(

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { SandpoolError } from '../errors/sandpool-error.js';
+import type { TemplateLoad } from '../templates/template-pools.js';
 
 /**
  * The Redis adapter: the only file that speaks Redis. Keys (all under `sandpool:`):
@@ -23,7 +24,7 @@ export interface WorkerHeartbeat {
   active_sessions: number;
   max_sessions: number;
   /** The templates it serves, each with its free warm containers (absent: only `base`). */
-  templates?: { name: string; pool_size: number; active_sessions: number }[];
+  templates?: TemplateLoad[];
   /** False while the worker refuses new sessions (shutting down, or its heartbeat failed). */
   accepting: boolean;
   /** ISO 8601. */

@@ -73,6 +73,29 @@ describe('clusterTemplates', () => {
       ],
     );
   });
+
+  test('sums the pool figures of the workers whose heartbeats carry them', () => {
+    const figures = { pool_target: 2, pool_starting: 1, pool_hits: 5, pool_misses: 1 };
+    assert.deepEqual(
+      clusterTemplates([
+        worker('a', { templates: [{ ...load('base', 1, 1), ...figures }] }),
+        worker('b', { templates: [{ ...load('base', 2, 0), ...figures, pool_hits: 3 }] }),
+        worker('old', { templates: [load('base', 1, 0)] }),
+      ]),
+      [
+        {
+          name: 'base',
+          pool_size: 4,
+          active_sessions: 1,
+          workers: ['a', 'b', 'old'],
+          pool_target: 4,
+          pool_starting: 2,
+          pool_hits: 8,
+          pool_misses: 2,
+        },
+      ],
+    );
+  });
 });
 
 describe('requestedTemplate', () => {

@@ -24,9 +24,16 @@ export interface ClusterTemplateView {
   name: string;
   pool_size: number;
   active_sessions: number;
+  /** Summed over the workers whose heartbeats carry them (the console's pool table). */
+  pool_target?: number;
+  pool_starting?: number;
+  pool_hits?: number;
+  pool_misses?: number;
   /** Ids of the live workers that serve it. */
   workers: string[];
 }
+
+const POOL_FIGURES = ['pool_target', 'pool_starting', 'pool_hits', 'pool_misses'] as const;
 
 /** Sums each template's figures over the workers with a live heartbeat. */
 export function clusterTemplates(workers: readonly WorkerView[]): ClusterTemplateView[] {
@@ -49,6 +56,10 @@ export function clusterTemplates(workers: readonly WorkerView[]): ClusterTemplat
       };
       view.pool_size += load.pool_size;
       view.active_sessions += load.active_sessions;
+      for (const figure of POOL_FIGURES) {
+        const value = load[figure];
+        if (typeof value === 'number') view[figure] = (view[figure] ?? 0) + value;
+      }
       view.workers.push(worker.worker_id);
       byName.set(load.name, view);
     }

@@ -40,6 +40,11 @@ export interface TemplateLoad {
   name: string;
   pool_size: number;
   active_sessions: number;
+  /** The pool's figures for the console on a coordinator (absent from older workers). */
+  pool_target?: number;
+  pool_starting?: number;
+  pool_hits?: number;
+  pool_misses?: number;
 }
 
 export interface TemplatePoolsOptions {
@@ -255,7 +260,15 @@ export class TemplatePools implements SandboxSource {
   loads(): TemplateLoad[] {
     return this.views()
       .filter((view) => view.status === 'ready')
-      .map(({ name, pool_size, active_sessions }) => ({ name, pool_size, active_sessions }));
+      .map(({ name, pool_size, active_sessions, ...pool }) => ({
+        name,
+        pool_size,
+        active_sessions,
+        pool_target: pool.pool_target,
+        pool_starting: pool.pool_starting,
+        pool_hits: pool.pool_hits,
+        pool_misses: pool.pool_misses,
+      }));
   }
 
   private poolOf(template: string): SandboxPool {

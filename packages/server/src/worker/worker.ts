@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { PREVIEW_LOG_REDACTION } from '../ports/preview-access.js';
+import { LOG_REDACTION } from '../http/log-redaction.js';
 import { hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
 import { checkBind } from '../config/settings-table.js';
@@ -78,7 +78,7 @@ export class Worker {
   static async create(config: WorkerConfig, deps: WorkerDependencies = {}): Promise<Worker> {
     const log =
       deps.log ??
-      pino({ level: config.logLevel, redact: PREVIEW_LOG_REDACTION }).child({
+      pino({ level: config.logLevel, redact: LOG_REDACTION }).child({
         workerId: config.workerId,
       });
     const store = config.redisUrl ? new RedisStore({ url: config.redisUrl, log }) : undefined;

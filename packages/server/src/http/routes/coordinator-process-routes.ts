@@ -8,6 +8,7 @@ import { SandpoolError } from '../../errors/sandpool-error.js';
 import { ProcessParams } from '../process-schemas.js';
 import type { CoordinatorRouteOptions } from './coordinator-routes.js';
 import { STDIN_LIMIT_BYTES } from './process-routes.js';
+import { authorizationOf, selectProtocol } from '../websocket-bearer.js';
 
 /**
  * The session routes of processes and watches that a coordinator relays to the owning worker like
@@ -37,10 +38,12 @@ export const coordinatorPtyProxy: FastifyPluginAsyncTypebox<CoordinatorRouteOpti
   app,
   { router, proxy, workerApiKey },
 ) => {
-  await app.register(websocket, { options: { maxPayload: STDIN_LIMIT_BYTES } });
+  await app.register(websocket, {
+    options: { maxPayload: STDIN_LIMIT_BYTES, handleProtocols: selectProtocol },
+  });
 
   const authorization = (request: FastifyRequest): string | undefined =>
-    workerApiKey !== undefined ? `Bearer ${workerApiKey}` : request.headers.authorization;
+    workerApiKey !== undefined ? `Bearer ${workerApiKey}` : authorizationOf(request);
   const targets = new WeakMap<FastifyRequest, string>();
 
   app.get(

@@ -196,6 +196,9 @@ export const coordinatorRoutes: FastifyPluginAsyncTypebox<CoordinatorRouteOption
   app.post('/v1/sessions/:id/exec', params, async (request, reply) =>
     relay(request, reply, request.params.id),
   );
+  app.get('/v1/sessions/:id/execs', params, async (request, reply) =>
+    relay(request, reply, request.params.id),
+  );
   // The code interpreter: cells (NDJSON events stream through) and contexts.
   app.post('/v1/sessions/:id/code', params, async (request, reply) =>
     relay(request, reply, request.params.id),

@@ -1,4 +1,5 @@
 import { PassThrough } from 'node:stream';
+import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { SandpoolError } from '../../errors/sandpool-error.js';
@@ -17,6 +18,22 @@ import { waitForDrain } from '../wait-for-drain.js';
 const execResponses = { 200: ExecResult, ...errorResponses(400, 401, 404, 410, 503) };
 
 const NDJSON = 'application/x-ndjson';
+
+const ExecRecordList = Type.Object(
+  {
+    execs: Type.Array(
+      Type.Object({
+        command: Type.String(),
+        started_at: Type.String(),
+        exit_code: Type.Union([Type.Integer(), Type.Null()]),
+        duration_ms: Type.Integer(),
+        timed_out: Type.Boolean(),
+        error: Type.Union([Type.String(), Type.Null()]),
+      }),
+    ),
+  },
+  { description: 'The session’s recent execs, newest first' },
+);
 
 function toInput(body: ExecBody): ExecInput {
   return {
@@ -74,6 +91,19 @@ export const execRoutes: FastifyPluginAsyncTypebox<{ exec: ExecService }> = asyn
       },
     },
     async (request, reply) => handle(request, reply, request.params.id, request.body),
+  );
+
+  app.get(
+    '/v1/sessions/:id/execs',
+    {
+      schema: {
+        tags: ['exec'],
+        summary: 'Recent execs of a session (newest first) with exit codes and durations',
+        params: SessionParams,
+        response: { 200: ExecRecordList, ...errorResponses(401, 404, 410) },
+      },
+    },
+    async (request) => ({ execs: exec.recent(request.params.id) }),
   );
 
   // The seed's route: the session travels in the body.

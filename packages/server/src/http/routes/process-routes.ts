@@ -20,6 +20,7 @@ import {
   WatchQuery,
 } from '../process-schemas.js';
 import { errorResponses, SessionParams } from '../schemas.js';
+import { selectProtocol } from '../websocket-bearer.js';
 
 const NDJSON = 'application/x-ndjson';
 /** Documents a stream's body; streams are sent as they are, never serialized. */
@@ -77,7 +78,9 @@ export const processRoutes: FastifyPluginAsyncTypebox<{
   processes: ProcessService;
   watches: WatchService;
 }> = async (app, { processes, watches }) => {
-  await app.register(websocket, { options: { maxPayload: STDIN_LIMIT_BYTES } });
+  await app.register(websocket, {
+    options: { maxPayload: STDIN_LIMIT_BYTES, handleProtocols: selectProtocol },
+  });
   // stdin takes raw bytes of any type besides JSON (which the app parses).
   app.addContentTypeParser(
     '*',
