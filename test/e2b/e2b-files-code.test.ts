@@ -134,6 +134,15 @@ describe('E2B files and code interpreter on a worker', () => {
       await code.removeCodeContext(context);
       assert.ok(!(await code.listCodeContexts()).some((c) => c.id === context.id));
 
+      // The SDK hangs up when its timeoutMs passes: the cell is interrupted, not left running.
+      await assert.rejects(
+        code.runCode('import time\nwhile True: time.sleep(0.05)', { timeoutMs: 1500 }),
+        /Execution timed out/,
+      );
+      const started = Date.now();
+      assert.equal((await code.runCode('x')).text, '40');
+      assert.ok(Date.now() - started < 10_000, 'the next cell waited for the abandoned one');
+
       const bash = await code.runCode('echo $((6 * 7))', { language: 'bash' });
       assert.deepEqual(bash.logs.stdout.join(''), '42\n');
       // A short request timeout: runCode leaves its request timer running when it throws.
