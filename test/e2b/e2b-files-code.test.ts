@@ -93,11 +93,13 @@ describe('E2B files and code interpreter on a worker', () => {
   });
 
   test('runCode: state across cells, a matplotlib PNG, a DataFrame, errors, contexts', async () => {
-    const code = await CodeSandbox.create({ timeoutMs: 120_000 });
+    const code = await CodeSandbox.create({ timeoutMs: 120_000, envs: { GREETING: 'hola' } });
     try {
       const info = await code.getInfo();
       assert.equal(info.templateId, 'code-interpreter');
 
+      // The sandbox's envVars reach its cells.
+      assert.equal((await code.runCode('import os; os.environ["GREETING"]')).text, "'hola'");
       await code.runCode('x = 40');
       const answer = await code.runCode('print("out"); x + 2');
       assert.equal(answer.text, '42');
