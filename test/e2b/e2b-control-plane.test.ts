@@ -52,6 +52,17 @@ describe('E2B control plane on a worker', () => {
       const none = await Sandbox.list({ query: { metadata: { suite: 'other' } } }).nextItems();
       assert.equal(none.length, 0);
 
+      // Paging: one sandbox a page, the next page named by x-next-token.
+      const second = await Sandbox.create({ metadata: { suite: 'control-plane' } });
+      try {
+        const pages = Sandbox.list({ limit: 1, query: { metadata: { suite: 'control-plane' } } });
+        const seen: string[] = [];
+        while (pages.hasNext) seen.push(...(await pages.nextItems()).map((s) => s.sandboxId));
+        assert.deepEqual(seen, [second.sandboxId, sandbox.sandboxId]);
+      } finally {
+        await second.kill();
+      }
+
       const again = await Sandbox.connect(sandbox.sandboxId);
       assert.equal(await again.isRunning(), true);
     } finally {
@@ -88,6 +99,8 @@ describe('E2B control plane on a worker', () => {
         return true;
       });
       await assert.rejects(sandbox.pause(), /not supported by sandpool/);
+      // No egress on this worker: asking for the internet is refused, saying why.
+      await assert.rejects(Sandbox.create({ allowInternetAccess: true }), /403: .*network/);
       await assert.rejects(sandbox.getMetrics(), /metrics are not supported by sandpool/);
     } finally {
       await sandbox.kill();

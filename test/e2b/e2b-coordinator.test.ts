@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Sandbox as CodeSandbox } from '@e2b/code-interpreter';
-import { FileNotFoundError, Sandbox } from 'e2b';
+import { AuthenticationError, FileNotFoundError, Sandbox, SandboxNotFoundError } from 'e2b';
 import { loadCoordinatorConfig } from '../../packages/server/src/config/coordinator-config.js';
 import { Coordinator } from '../../packages/server/src/coordinator/coordinator.js';
 import { codeInterpreterImage } from '../support/code-image.js';
@@ -116,6 +116,12 @@ describe('E2B through a coordinator', () => {
     } finally {
       await code.kill();
     }
+  });
+
+  test('refusals through the coordinator keep E2B’s statuses', async () => {
+    await assert.rejects(Sandbox.create({ apiKey: 'wrong' }), AuthenticationError);
+    await assert.rejects(Sandbox.create('no-such-template'), /404: No worker serves template/);
+    await assert.rejects(Sandbox.connect('no-such-sandbox'), SandboxNotFoundError);
   });
 
   test('the sandbox scope through the coordinator needs the sandbox’s token', async () => {

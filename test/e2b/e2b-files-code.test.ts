@@ -93,11 +93,13 @@ describe('E2B files and code interpreter on a worker', () => {
   });
 
   test('runCode: state across cells, a matplotlib PNG, a DataFrame, errors, contexts', async () => {
-    const code = await CodeSandbox.create({ timeoutMs: 120_000 });
+    const code = await CodeSandbox.create({ timeoutMs: 120_000, envs: { GREETING: 'hola' } });
     try {
       const info = await code.getInfo();
       assert.equal(info.templateId, 'code-interpreter');
 
+      // The sandbox's envVars reach its cells.
+      assert.equal((await code.runCode('import os; os.environ["GREETING"]')).text, "'hola'");
       await code.runCode('x = 40');
       const answer = await code.runCode('print("out"); x + 2');
       assert.equal(answer.text, '42');
@@ -133,6 +135,15 @@ describe('E2B files and code interpreter on a worker', () => {
       assert.equal((await code.runCode('y', { context })).error?.name, 'NameError');
       await code.removeCodeContext(context);
       assert.ok(!(await code.listCodeContexts()).some((c) => c.id === context.id));
+
+      // The SDK hangs up when its timeoutMs passes: the cell is interrupted, not left running.
+      await assert.rejects(
+        code.runCode('import time\nwhile True: time.sleep(0.05)', { timeoutMs: 1500 }),
+        /Execution timed out/,
+      );
+      const started = Date.now();
+      assert.equal((await code.runCode('x')).text, '40');
+      assert.ok(Date.now() - started < 10_000, 'the next cell waited for the abandoned one');
 
       const bash = await code.runCode('echo $((6 * 7))', { language: 'bash' });
       assert.deepEqual(bash.logs.stdout.join(''), '42\n');

@@ -40,6 +40,8 @@ interface E2bContext {
 }
 
 const config = { e2bPort: JUPYTER_PORT };
+/** How long `/execute` holds its headers for the cell's first line (see below). */
+const HEADERS_WAIT_MS = 500;
 
 /**
  * The code interpreter's Jupyter routes (`@e2b/code-interpreter` on port 49999) over sandpool's
@@ -92,13 +94,20 @@ export const jupyterRoutes: EnvdMount = async (plain, { sessionOf, services }) =
       },
       signal,
     );
+    // The status waits for the first line, so a refusal (an unknown context) is still a 404;
+    // but not long: the SDK counts runCode's timeoutMs from the headers on.
+    let headersDue: NodeJS.Timeout | undefined;
     const early = await Promise.race([
       firstLine.then(() => undefined),
+      new Promise<undefined>((resolve) => {
+        headersDue = setTimeout(() => resolve(undefined), HEADERS_WAIT_MS);
+      }),
       running.then(
         () => undefined,
         (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
       ),
     ]);
+    clearTimeout(headersDue);
     if (early !== undefined) throw early;
     running
       .catch(async (error: unknown) => {
@@ -113,6 +122,8 @@ export const jupyterRoutes: EnvdMount = async (plain, { sessionOf, services }) =
         await write({ type: 'unexpected_end_of_execution' });
       })
       .finally(() => out.end());
+    // Node sends the head with the first body bytes; a quiet cell must not hold it back.
+    reply.raw.once('pipe', () => reply.raw.flushHeaders());
     return reply
       .header('content-type', 'application/x-ndjson')
       .header('cache-control', 'no-store')
