@@ -98,6 +98,16 @@ describe('E2B files through envd Connect on a worker', { timeout: 90_000 }, () =
       sandbox.files.makeDir('x', { user: 'root' }),
       (error: unknown) => error instanceof InvalidArgumentError && /root/.test(error.message),
     );
+    // The HTTP file routes refuse root as the Connect ones do.
+    for (const attempt of [
+      () => sandbox.files.write('as-root.txt', 'x', { user: 'root' }),
+      () => sandbox.files.read('as-root.txt', { user: 'root' }),
+    ]) {
+      await assert.rejects(
+        attempt(),
+        (error: unknown) => error instanceof InvalidArgumentError && /root/.test(error.message),
+      );
+    }
   });
 
   test('watchDir sees creates, writes and removes, recursively', async () => {

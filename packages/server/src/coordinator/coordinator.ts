@@ -130,7 +130,7 @@ export class Coordinator {
       log,
       apiKey: config.apiKey,
       faces: config,
-      e2b: { previewDomain: config.previewDomain, directory },
+      e2b: { directory },
     });
     return new Coordinator(config, app, store, proxy, log);
   }

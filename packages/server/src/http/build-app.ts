@@ -56,7 +56,7 @@ export interface AppServices {
   /** Who may call (Host and Origin rules) and the MCP face's idle lease: the worker's config. */
   faces: FaceSettings;
   /** The E2B face (`/e2b`, docs/e2b.md); left out without it. */
-  e2b?: { previewDomain: string; resources: E2bResources };
+  e2b?: { resources: E2bResources };
   /** Preview URLs (ports of sessions); their routes and hosts are left out without it. */
   ports?: PortService;
 }
@@ -153,7 +153,7 @@ export async function buildApp(services: AppServices): Promise<FastifyInstance> 
     await registerE2bFace(app, {
       backend: new WorkerControlBackend(services.sessions, services.e2b.resources),
       apiKey: services.apiKey,
-      previewDomain: services.e2b.previewDomain,
+      previewDomain,
       services: {
         sessions: services.sessions,
         files: services.files,

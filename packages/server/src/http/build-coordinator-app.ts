@@ -28,7 +28,7 @@ export interface CoordinatorAppServices extends CoordinatorRouteOptions {
   /** Who may call (Host and Origin rules) and the MCP face's idle lease. */
   faces: FaceSettings;
   /** The E2B face (`/e2b`, docs/e2b.md); left out without it. */
-  e2b?: { previewDomain: string; directory: WorkerDirectory };
+  e2b?: { directory: WorkerDirectory };
 }
 
 /** Routes that answer without a key, as on a worker. */
@@ -93,7 +93,7 @@ export async function buildCoordinatorApp(
       proxy: services.proxy,
       workerApiKey: services.workerApiKey,
       apiKey: services.apiKey,
-      previewDomain: services.e2b.previewDomain,
+      previewDomain,
     });
   }
   return app;

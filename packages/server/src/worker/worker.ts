@@ -340,11 +340,11 @@ export class Worker {
       faces: config,
       egress,
       e2b: {
-        previewDomain: config.previewDomain,
         resources: {
           cpuCount: Math.max(1, Math.ceil(config.cpus)),
           memoryMB: config.memoryMb,
-          diskSizeMB: 0,
+          // What a sandbox can write: its tmpfs home and /tmp (the root is read-only).
+          diskSizeMB: config.homeSizeMb + config.tmpSizeMb,
         },
       },
     });

@@ -17,7 +17,7 @@ test('root is refused clearly, as InvalidArgument', () => {
     (e: unknown) =>
       e instanceof ConnectError &&
       e.code === Code.InvalidArgument &&
-      /cannot run as "root"/.test(e.rawMessage) &&
+      /cannot act as "root"/.test(e.rawMessage) &&
       /user: 'user'/.test(e.rawMessage),
   );
 });
