@@ -68,6 +68,24 @@ describe('code interpreter (real IPython kernel)', () => {
     assert.equal(second.execution_count, (first.execution_count ?? 0) + 1);
   });
 
+  test('cells reach the bridge over the agent’s tunnel (its Unix socket is not needed)', async () => {
+    const own = await createSession(worker.url);
+    await runCode(worker.url, own, { code: 'y = 20' });
+    // Without the socket, the socat path could not reach the running bridge (its lock keeps a
+    // second one from starting): cells that still run went through the tunnel to its port.
+    const removed = await call<{ exit_code: number }>(
+      worker.url,
+      'POST',
+      `/v1/sessions/${own}/exec`,
+      {
+        command: 'rm /tmp/.sandpool/kernel.sock',
+      },
+    );
+    assert.equal(removed.body.exit_code, 0);
+    assert.equal(mainText(await runCode(worker.url, own, { code: 'y + 1' })), '21');
+    await call(worker.url, 'DELETE', `/v1/sessions/${own}`);
+  });
+
   test('print, display() and _repr_*_ objects come back as Jupyter shows them', async () => {
     const execution = await runCode(worker.url, session, {
       code: [

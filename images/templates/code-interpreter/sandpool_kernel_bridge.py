@@ -2,9 +2,10 @@
 """sandpool kernel bridge: the code interpreter inside a code-interpreter sandbox.
 
 It keeps code contexts (a real IPython kernel each, driven with jupyter_client, or a persistent
-bash) and answers the worker on a Unix socket. The worker reaches it through the in-sandbox agent:
-each call is `socat - UNIX-CONNECT:<socket>` with the request as stdin, so a call costs a process
-spawn, and the events come back as that command's stdout:
+bash) and answers the worker on 127.0.0.1:49999 (E2B's port for its code interpreter) and on a
+Unix socket. The worker reaches it through the in-sandbox agent: a call is one of the agent's TCP
+tunnels to the port (no process spawned), or, from a worker or agent without tunnels,
+`socat - UNIX-CONNECT:<socket>` with the request as stdin and the events as its stdout:
 
     request  (one JSON object, then EOF): {"op": "run" | "create_context" | "list_contexts" |
              "restart_context" | "delete_context", ...}
@@ -36,6 +37,8 @@ import time
 STATE_DIR = "/tmp/.sandpool"
 SOCKET_PATH = STATE_DIR + "/kernel.sock"
 LOCK_PATH = STATE_DIR + "/kernel.lock"
+# Loopback only: the sandbox has no other interface, and nothing outside it connects but the agent.
+TCP_ADDRESS = ("127.0.0.1", 49999)
 HOME = os.environ.get("HOME") or "/home/sandboxuser"
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
 MAX_CONTEXTS = 16
@@ -660,7 +663,18 @@ def main():
     server.bind(SOCKET_PATH)
     server.listen(64)
     bridge = Bridge()
+    try:
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        tcp.bind(TCP_ADDRESS)
+        tcp.listen(64)
+        threading.Thread(target=accept_forever, args=(tcp, bridge), daemon=True).start()
+    except OSError:
+        pass  # the port is taken (by the sandbox's own code): the worker falls back to the socket
     bridge.create("python", None, default=True)  # warm before any session asks
+    accept_forever(server, bridge)
+
+
+def accept_forever(server, bridge):
     while True:
         conn, _ = server.accept()
         threading.Thread(target=bridge.serve, args=(conn,), daemon=True).start()

@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import { SandpoolError } from '../errors/sandpool-error.js';
 import { SANDBOX_HOME } from '../files/sandbox-path.js';
 import type { Sandbox } from '../runtime/sandbox-runtime.js';
@@ -7,6 +8,8 @@ import { readBridgeLine, type BridgeLine } from './code-event.js';
 /** Where the code-interpreter template puts the bridge and its socket (see its Dockerfile). */
 export const BRIDGE_PROGRAM = '/opt/sandpool/sandpool_kernel_bridge.py';
 export const BRIDGE_SOCKET = '/tmp/.sandpool/kernel.sock';
+/** The bridge's port inside the sandbox (E2B's code-interpreter port), reached by a tunnel. */
+export const BRIDGE_PORT = 49999;
 
 /** socat waits this long (s) for the bridge after sending the request: the call's end decides. */
 const RELAY_HALF_CLOSE_S = '86400';
@@ -44,10 +47,10 @@ export type BridgeCallOutcome =
   | { kind: 'broken'; reason: string; lines: number };
 
 /**
- * Talks to the kernel bridge inside a sandbox. Each call is one command run by the in-sandbox
- * agent, `socat` between its stdio and the bridge's Unix socket, so a call costs a process spawn
- * and needs no change to the agent's protocol. A bridge that is not running (not pre-started, or
- * it died) is started on demand. Everything it says is checked and bounded.
+ * Talks to the kernel bridge inside a sandbox: each call is one connection to it, over the
+ * in-sandbox agent's TCP tunnel (no process spawned), or, without tunnels, one `socat` run by the
+ * agent between its stdio and the bridge's Unix socket. A bridge that is not running (not
+ * pre-started, or it died) is started on demand. Everything it says is checked and bounded.
  */
 export class KernelBridgeClient {
   private readonly sleep: (ms: number) => Promise<void>;
@@ -89,16 +92,71 @@ export class KernelBridgeClient {
     }
   }
 
-  private async relay(
-    sandbox: Sandbox,
-    call: BridgeCall,
-  ): Promise<BridgeCallOutcome | { kind: 'unreachable'; exitCode: number; stderr: string }> {
-    const reader = new BridgeLineReader(this.options.maxLineBytes);
+  /**
+   * One call over the agent's tunnel to the bridge's port when the sandbox has tunnels and the
+   * bridge listens there; else through `socat` to its socket (older images and agents).
+   */
+  private async relay(sandbox: Sandbox, call: BridgeCall): Promise<RelayOutcome> {
+    const tunnel = await this.openTunnel(sandbox);
+    return tunnel !== undefined
+      ? this.relayOverTunnel(tunnel, call)
+      : this.relayThroughSocat(sandbox, call);
+  }
+
+  private async openTunnel(sandbox: Sandbox): Promise<Duplex | undefined> {
+    if (sandbox.tunnels === undefined) return undefined;
+    try {
+      return await sandbox.tunnels.open(BRIDGE_PORT);
+    } catch (error) {
+      if (error instanceof SandpoolError && error.code === 'port_not_listening') return undefined;
+      throw error;
+    }
+  }
+
+  private async relayOverTunnel(tunnel: Duplex, call: BridgeCall): Promise<RelayOutcome> {
+    const answer = new AnswerReader(this.options, call);
+    let timedOut = false;
+    const close = () => tunnel.destroy();
+    const timer = setTimeout(() => {
+      timedOut = true;
+      close();
+    }, call.timeoutMs);
+    call.signal?.addEventListener('abort', close, { once: true });
+    try {
+      tunnel.end(JSON.stringify(call.request));
+      // Reading by iteration holds the bridge back while onLine waits (backpressure).
+      for await (const chunk of tunnel) {
+        await answer.push(chunk as Buffer);
+        if (answer.done) break;
+      }
+    } catch {
+      // A reset or a destroyed tunnel: what arrived decides below.
+    } finally {
+      clearTimeout(timer);
+      call.signal?.removeEventListener('abort', close);
+      tunnel.destroy();
+    }
+    if (call.signal?.aborted === true) throw clientGone();
+    if (answer.answered) return { kind: 'answered' };
+    if (answer.broken !== undefined)
+      return { kind: 'broken', reason: answer.broken, lines: answer.lines };
+    if (timedOut)
+      return {
+        kind: 'broken',
+        reason: `no answer within ${call.timeoutMs} ms`,
+        lines: answer.lines,
+      };
+    return {
+      kind: 'broken',
+      reason: 'it closed the connection before the end',
+      lines: answer.lines,
+    };
+  }
+
+  private async relayThroughSocat(sandbox: Sandbox, call: BridgeCall): Promise<RelayOutcome> {
+    const answer = new AnswerReader(this.options, call);
     const stop = new AbortController();
     const signal = call.signal ? AbortSignal.any([call.signal, stop.signal]) : stop.signal;
-    let lines = 0;
-    let answered = false;
-    let broken: string | undefined;
     let stderr = '';
     const outcome = await sandbox.exec(
       {
@@ -110,32 +168,18 @@ export class KernelBridgeClient {
       },
       {
         onStdout: async (chunk) => {
-          if (answered || broken !== undefined) return; // anything after the last line is ignored
-          let values: unknown[];
-          try {
-            values = reader.push(chunk);
-          } catch (error) {
-            if (!(error instanceof BridgeLineTooLongError)) throw error;
-            broken = error.message;
-            stop.abort();
-            return;
-          }
-          for (const value of values) {
-            const line = readBridgeLine(value, this.options.maxFieldBytes);
-            if (line === undefined || answered) continue;
-            lines += 1;
-            if (line.kind !== 'event') answered = true;
-            await call.onLine(line);
-          }
+          await answer.push(chunk);
+          if (answer.broken !== undefined) stop.abort();
         },
         onStderr: (chunk) => {
           if (stderr.length < 1024) stderr += chunk.toString('utf8', 0, 1024);
         },
       },
     );
+    const { lines } = answer;
     if (call.signal?.aborted === true) throw clientGone();
-    if (answered) return { kind: 'answered' };
-    if (broken !== undefined) return { kind: 'broken', reason: broken, lines };
+    if (answer.answered) return { kind: 'answered' };
+    if (answer.broken !== undefined) return { kind: 'broken', reason: answer.broken, lines };
     if (outcome.timedOut) {
       return { kind: 'broken', reason: `no answer within ${call.timeoutMs} ms`, lines };
     }
@@ -143,6 +187,46 @@ export class KernelBridgeClient {
       return { kind: 'unreachable', exitCode: outcome.exitCode, stderr };
     }
     return { kind: 'broken', reason: `it stopped (status ${outcome.exitCode})`, lines };
+  }
+}
+
+type RelayOutcome = BridgeCallOutcome | { kind: 'unreachable'; exitCode: number; stderr: string };
+
+/** The bridge's answer as it arrives: checked lines handed on, until the last or a fault. */
+class AnswerReader {
+  lines = 0;
+  answered = false;
+  broken: string | undefined;
+  private readonly reader: BridgeLineReader;
+
+  constructor(
+    private readonly options: KernelBridgeClientOptions,
+    private readonly call: BridgeCall,
+  ) {
+    this.reader = new BridgeLineReader(options.maxLineBytes);
+  }
+
+  get done(): boolean {
+    return this.answered || this.broken !== undefined;
+  }
+
+  async push(chunk: Buffer): Promise<void> {
+    if (this.done) return; // anything after the last line is ignored
+    let values: unknown[];
+    try {
+      values = this.reader.push(chunk);
+    } catch (error) {
+      if (!(error instanceof BridgeLineTooLongError)) throw error;
+      this.broken = error.message;
+      return;
+    }
+    for (const value of values) {
+      const line = readBridgeLine(value, this.options.maxFieldBytes);
+      if (line === undefined || this.answered) continue;
+      this.lines += 1;
+      if (line.kind !== 'event') this.answered = true;
+      await this.call.onLine(line);
+    }
   }
 }
 
