@@ -12,12 +12,8 @@ import { loadCoordinatorConfig } from '../../packages/server/src/config/coordina
 import { Coordinator } from '../../packages/server/src/coordinator/coordinator.js';
 import { docker } from '../support/docker.js';
 import { TestRedis } from '../support/redis-server.js';
-import { until } from '../support/until.js';
 import { startWorker, type TestWorker } from '../support/worker-harness.js';
-
-/** Polls `check` (sync or async) until it holds, for up to 15 s. */
-const eventually = (check: () => boolean | Promise<boolean>, what: string) =>
-  until(async () => check(), 15_000, what);
+import { useE2bServer, eventually } from './e2b-env.js';
 
 // envd's Connect services through a coordinator (which proxies the E2B sandbox scope to the
 // owning worker, streaming), driven by the published `e2b` SDK configured by its three variables.
@@ -51,9 +47,7 @@ describe('E2B commands, PTY and files through a coordinator', { timeout: 90_000 
       };
       return (health.workers ?? []).some((w) => w.healthy);
     }, 'the worker registered');
-    process.env.E2B_API_URL = `${url}/e2b`;
-    process.env.E2B_SANDBOX_URL = `${url}/e2b/sandbox`;
-    process.env.E2B_API_KEY = apiKey;
+    useE2bServer(url, apiKey);
     sandbox = await Sandbox.create({ timeoutMs: 120_000 });
   });
 

@@ -10,12 +10,8 @@ import {
   type FilesystemEvent,
 } from 'e2b';
 import { docker } from '../support/docker.js';
-import { until } from '../support/until.js';
 import { startWorker, type TestWorker } from '../support/worker-harness.js';
-
-/** Polls `check` (sync or async) until it holds, for up to 15 s. */
-const eventually = (check: () => boolean | Promise<boolean>, what: string) =>
-  until(async () => check(), 15_000, what);
+import { useE2bServer, eventually } from './e2b-env.js';
 
 // envd's filesystem API (Connect, JSON) on a real worker, driven by the published `e2b` SDK,
 // unmodified; the polled-watcher RPCs, which the SDK does not call, as plain Connect unary JSON.
@@ -28,9 +24,7 @@ describe('E2B files through envd Connect on a worker', { timeout: 90_000 }, () =
 
   before(async () => {
     worker = await startWorker({ poolSize: 1, apiKey });
-    process.env.E2B_API_URL = `${worker.url}/e2b`;
-    process.env.E2B_SANDBOX_URL = `${worker.url}/e2b/sandbox`;
-    process.env.E2B_API_KEY = apiKey;
+    useE2bServer(worker.url, apiKey);
     sandbox = await Sandbox.create({ timeoutMs: 120_000 });
   });
 

@@ -2,11 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CommandExitError, InvalidArgumentError, NotFoundError, Sandbox, TimeoutError } from 'e2b';
 import { startWorker, type TestWorker } from '../support/worker-harness.js';
-import { until } from '../support/until.js';
-
-/** Polls `check` (sync or async) until it holds, for up to 15 s. */
-const eventually = (check: () => boolean | Promise<boolean>, what: string) =>
-  until(async () => check(), 15_000, what);
+import { useE2bServer, eventually } from './e2b-env.js';
 
 // envd's process API (Connect, JSON) on a real worker, driven by the published `e2b` SDK,
 // unmodified, configured by the three environment variables only.
@@ -18,9 +14,7 @@ describe('E2B commands and PTY through envd Connect on a worker', { timeout: 90_
 
   before(async () => {
     worker = await startWorker({ poolSize: 1, apiKey });
-    process.env.E2B_API_URL = `${worker.url}/e2b`;
-    process.env.E2B_SANDBOX_URL = `${worker.url}/e2b/sandbox`;
-    process.env.E2B_API_KEY = apiKey;
+    useE2bServer(worker.url, apiKey);
     sandbox = await Sandbox.create({ timeoutMs: 120_000 });
   });
 
@@ -105,7 +99,7 @@ describe('E2B commands and PTY through envd Connect on a worker', { timeout: 90_
     await assert.rejects(
       sandbox.commands.run('whoami', { user: 'root' }),
       (error: unknown) =>
-        error instanceof InvalidArgumentError && /cannot run as "root"/.test(error.message),
+        error instanceof InvalidArgumentError && /cannot act as "root"/.test(error.message),
     );
   });
 

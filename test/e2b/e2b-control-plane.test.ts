@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AuthenticationError, Sandbox, SandboxError, SandboxNotFoundError } from 'e2b';
 import { startWorker, type TestWorker } from '../support/worker-harness.js';
+import { useE2bServer } from './e2b-env.js';
 
 // E2B's control plane and sandbox scope on a real worker, driven by the published `e2b` SDK,
 // unmodified, configured by the three environment variables only.
@@ -12,9 +13,7 @@ describe('E2B control plane on a worker', () => {
 
   before(async () => {
     worker = await startWorker({ poolSize: 1, apiKey });
-    process.env.E2B_API_URL = `${worker.url}/e2b`;
-    process.env.E2B_SANDBOX_URL = `${worker.url}/e2b/sandbox`;
-    process.env.E2B_API_KEY = apiKey;
+    useE2bServer(worker.url, apiKey);
   });
 
   after(async () => {

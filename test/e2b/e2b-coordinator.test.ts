@@ -8,6 +8,7 @@ import { codeInterpreterImage } from '../support/code-image.js';
 import { containersOf } from '../support/docker.js';
 import { TestRedis } from '../support/redis-server.js';
 import { startWorker, type TestWorker } from '../support/worker-harness.js';
+import { useE2bServer } from './e2b-env.js';
 
 // E2B's faces through a coordinator (Redis, a worker behind it): the control plane placed and
 // routed like sandpool's own sessions, the sandbox scope proxied to the owning worker, streamed.
@@ -50,9 +51,7 @@ describe('E2B through a coordinator', () => {
       const health = (await (await fetch(`${url}/health`)).json()) as { workers?: unknown[] };
       return (health.workers?.length ?? 0) > 0 ? true : undefined;
     }, 'the worker registers');
-    process.env.E2B_API_URL = `${url}/e2b`;
-    process.env.E2B_SANDBOX_URL = `${url}/e2b/sandbox`;
-    process.env.E2B_API_KEY = API_KEY;
+    useE2bServer(url, API_KEY);
   });
 
   after(async () => {

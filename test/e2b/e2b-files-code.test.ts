@@ -5,6 +5,7 @@ import { Sandbox as CodeSandbox } from '@e2b/code-interpreter';
 import { FileNotFoundError, InvalidArgumentError, Sandbox } from 'e2b';
 import { codeInterpreterImage, pngSize } from '../support/code-image.js';
 import { startWorker, type TestWorker } from '../support/worker-harness.js';
+import { useE2bServer } from './e2b-env.js';
 
 // envd's HTTP file routes and the code interpreter's Jupyter routes on a real worker, driven by
 // the published `e2b` and `@e2b/code-interpreter` SDKs, unmodified, set up by the environment.
@@ -21,9 +22,7 @@ describe('E2B files and code interpreter on a worker', () => {
       templates: `base=1,code-interpreter=1@${codeImage}`,
       uploadLimitBytes: UPLOAD_LIMIT,
     });
-    process.env.E2B_API_URL = `${worker.url}/e2b`;
-    process.env.E2B_SANDBOX_URL = `${worker.url}/e2b/sandbox`;
-    process.env.E2B_API_KEY = 'any-key-without-a-configured-one';
+    useE2bServer(worker.url, 'any-key-without-a-configured-one');
     sandbox = await Sandbox.create({ timeoutMs: 120_000 });
   });
 

@@ -1,6 +1,6 @@
 import { type ApiClient, seg } from './api-client.js';
 import type { EgressEntry, ExecRecord, ProcessView } from './api-types.js';
-import { bytes, errorText, h, notice, replace } from './dom.js';
+import { bytes, errorText, h, notice, replace, actionForm } from './dom.js';
 
 /** Running and recently exited processes: start one, open its page (live output), kill it. */
 export class ProcessesPanel {
@@ -17,17 +17,13 @@ export class ProcessesPanel {
     private readonly api: ApiClient,
     private readonly sessionId: string,
   ) {
-    const form = h(
-      'form',
+    const form = actionForm(
       { class: 'inline' },
+      () => this.start(),
       h('label', { for: 'process-command' }, 'Start in the background'),
       this.command,
       h('button', { type: 'submit' }, 'Start'),
     );
-    form.addEventListener('submit', (event) => {
-      event.preventDefault();
-      void this.start();
-    });
     replace(
       this.element,
       h('h2', { id: 'processes-title' }, 'Processes'),
@@ -142,17 +138,13 @@ export class ExecsPanel {
     private readonly api: ApiClient,
     private readonly sessionId: string,
   ) {
-    const form = h(
-      'form',
+    const form = actionForm(
       { class: 'inline' },
+      () => this.exec(),
       h('label', { for: 'exec-command' }, 'Run a command'),
       this.command,
       h('button', { type: 'submit' }, 'Run'),
     );
-    form.addEventListener('submit', (event) => {
-      event.preventDefault();
-      void this.exec();
-    });
     replace(
       this.element,
       h('h2', { id: 'execs-title' }, 'Recent execs'),

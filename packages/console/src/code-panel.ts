@@ -1,6 +1,6 @@
 import { type ApiClient, seg } from './api-client.js';
 import type { CodeResult } from './api-types.js';
-import { errorText, h, notice, replace } from './dom.js';
+import { errorText, h, notice, replace, actionForm } from './dom.js';
 
 interface CodeExecution {
   results: (CodeResult & { is_main_result: boolean })[];
@@ -28,17 +28,13 @@ export class CodePanel {
   ) {
     this.source.value =
       'import matplotlib.pyplot as plt\nplt.plot([1, 3, 2, 4])\nplt.title("hello from the sandbox")\nplt.show()';
-    const form = h(
-      'form',
+    const form = actionForm(
       {},
+      () => this.execute(),
       h('label', { for: 'code-source' }, 'Python cell (Ctrl+Enter runs it)'),
       this.source,
       this.run,
     );
-    form.addEventListener('submit', (event) => {
-      event.preventDefault();
-      void this.execute();
-    });
     this.source.addEventListener('keydown', (event) => {
       if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
         event.preventDefault();

@@ -21,6 +21,20 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   return element;
 }
 
+/** A form whose submit runs `action` instead of loading a page. */
+export function actionForm(
+  attributes: Attributes,
+  action: () => unknown,
+  ...children: Child[]
+): HTMLFormElement {
+  const form = h('form', attributes, ...children);
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    void action();
+  });
+  return form;
+}
+
 export function append(parent: Node, children: Child[]): void {
   for (const child of children) {
     if (child === null || child === undefined || child === false) continue;

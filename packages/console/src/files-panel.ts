@@ -1,6 +1,6 @@
 import { type ApiClient, seg } from './api-client.js';
 import type { FileEntry } from './api-types.js';
-import { bytes, errorText, h, notice, replace } from './dom.js';
+import { bytes, errorText, h, notice, replace, actionForm } from './dom.js';
 
 /** A file browser over the files API: list, upload (input or drag and drop), download, delete. */
 export class FilesPanel {
@@ -21,18 +21,14 @@ export class FilesPanel {
     private readonly api: ApiClient,
     private readonly sessionId: string,
   ) {
-    const form = h(
-      'form',
+    const form = actionForm(
       { class: 'inline' },
+      () => this.refresh(),
       h('label', { for: 'files-path' }, 'Directory'),
       this.pathInput,
       h('button', { type: 'submit' }, 'List'),
       h('button', { type: 'button', onclick: () => this.up() }, 'Up'),
     );
-    form.addEventListener('submit', (event) => {
-      event.preventDefault();
-      void this.refresh();
-    });
     this.fileInput.addEventListener('change', () => {
       void this.upload([...(this.fileInput.files ?? [])]);
       this.fileInput.value = '';
