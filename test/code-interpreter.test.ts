@@ -86,6 +86,27 @@ describe('code interpreter (real IPython kernel)', () => {
     await call(worker.url, 'DELETE', `/v1/sessions/${own}`);
   });
 
+  test('a client that hangs up mid-cell gets the cell interrupted; the next cell runs at once', async () => {
+    const own = await createSession(worker.url);
+    await runCode(worker.url, own, { code: 'kept = 5' });
+    const hangUp = new AbortController();
+    const abandoned = fetch(`${worker.url}/v1/sessions/${own}/code`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        code: 'import time\nwhile True: time.sleep(0.05)',
+        timeout_ms: 120_000,
+      }),
+      signal: hangUp.signal,
+    });
+    setTimeout(() => hangUp.abort(), 1000);
+    await assert.rejects(abandoned);
+    const started = Date.now();
+    assert.equal(mainText(await runCode(worker.url, own, { code: 'kept + 1' })), '6');
+    assert.ok(Date.now() - started < 10_000, 'the next cell did not wait for the abandoned one');
+    await call(worker.url, 'DELETE', `/v1/sessions/${own}`);
+  });
+
   test('print, display() and _repr_*_ objects come back as Jupyter shows them', async () => {
     const execution = await runCode(worker.url, session, {
       code: [

@@ -7,7 +7,7 @@ Unix socket. The worker reaches it through the in-sandbox agent: a call is one o
 tunnels to the port (no process spawned), or, from a worker or agent without tunnels,
 `socat - UNIX-CONNECT:<socket>` with the request as stdin and the events as its stdout:
 
-    request  (one JSON object, then EOF): {"op": "run" | "create_context" | "list_contexts" |
+    request  (one JSON object, then a newline or EOF): {"op": "run" | "create_context" | "list_contexts" |
              "restart_context" | "delete_context", ...}
     answer   (JSON lines): {"type": "stdout" | "stderr", "data"}, {"type": "result", <formats>},
              {"type": "error", "name", "value", "traceback"}, and last {"type": "end", ...};
@@ -79,8 +79,13 @@ class Failure(Exception):
 class Emitter:
     """Writes answer lines to one connection, capping stdout, stderr and results per call."""
 
-    def __init__(self, conn, output_bytes, result_bytes):
+    def __init__(self, conn, output_bytes, result_bytes, watch_eof=False):
         self.conn = conn
+        # Over TCP the worker's going away is its half of the connection closing (POLLRDHUP);
+        # socat's request ends with EOF, so there only a full close (POLLHUP) means that.
+        self.gone_events = select.POLLHUP | select.POLLERR
+        if watch_eof:
+            self.gone_events |= getattr(select, "POLLRDHUP", 0x2000)
         self.output_left = {"stdout": output_bytes, "stderr": output_bytes}
         self.result_bytes = result_bytes
         self.results_left = MAX_RESULTS
@@ -149,7 +154,7 @@ class Emitter:
         if self.gone:
             return True
         poller = select.poll()
-        poller.register(self.conn, select.POLLHUP | select.POLLERR)
+        poller.register(self.conn, self.gone_events)
         if poller.poll(0):
             self.gone = True
         return self.gone
@@ -537,10 +542,11 @@ class Bridge:
     def serve(self, conn):
         with conn:
             try:
-                request = read_request(conn)
+                request, open_after = read_request(conn)
                 op = request.get("op")
                 out = Emitter(conn, int(request.get("output_bytes") or DEFAULT_OUTPUT_BYTES),
-                              int(request.get("result_bytes") or DEFAULT_RESULT_BYTES))
+                              int(request.get("result_bytes") or DEFAULT_RESULT_BYTES),
+                              watch_eof=open_after)
                 if op == "run":
                     self.run(request, out)
                     return
@@ -623,11 +629,20 @@ def exit_status(km):
 
 
 def read_request(conn):
+    """The request: one JSON object ended by a newline (the tunnel: the worker keeps its side open,
+    so its end later means it went away) or by EOF (socat). Returns it and whether it ended by a
+    newline."""
     chunks = []
     size = 0
     while True:
         data = conn.recv(65536)
         if not data:
+            by_newline = False
+            break
+        end = data.find(b"\n")
+        if end >= 0:
+            chunks.append(data[:end])
+            by_newline = True
             break
         size += len(data)
         if size > MAX_REQUEST_BYTES:
@@ -636,7 +651,7 @@ def read_request(conn):
     request = json.loads(b"".join(chunks) or b"{}")
     if not isinstance(request, dict):
         raise Failure("invalid_request", "the request must be a JSON object")
-    return request
+    return request, by_newline
 
 
 def send_line(conn, event):

@@ -18,13 +18,15 @@ export function registerCoordinatorCommand(program: Command): void {
     // Loaded here so the client commands start without Fastify, ioredis and the MCP SDK.
     const { Coordinator } = await import('../coordinator/coordinator.js');
     const coordinator = await Coordinator.create(config);
+    const { serverBanner } = await import('./server-banner.js');
     const url = await coordinator.listen();
     process.stdout.write(
-      `sandpool coordinator listening on ${url} (Redis ${config.redisUrl.replace(/\/\/[^@/]*@/, '//***@')})\n`,
+      serverBanner(
+        `sandpool coordinator listening on ${url} (Redis ${config.redisUrl.replace(/\/\/[^@/]*@/, '//***@')})`,
+        url,
+        config.apiKey !== undefined,
+      ),
     );
-    const { e2bBanner } = await import('../e2b/e2b-banner.js');
-    process.stdout.write(`${e2bBanner(url, config.apiKey !== undefined)}\n`);
-    process.stdout.write(`console: ${url}/ui/\n`);
 
     stopOnSignals(() => coordinator.close(), 'sessions live on in the workers');
   });

@@ -20,11 +20,15 @@ export function registerServeCommand(program: Command): void {
     const worker = await Worker.create(config, {
       onProgress: (line) => process.stdout.write(`${line}\n`),
     });
+    const { serverBanner } = await import('./server-banner.js');
     const url = await worker.listen();
-    process.stdout.write(`sandpool worker ${config.workerId} listening on ${url}\n`);
-    const { e2bBanner } = await import('../e2b/e2b-banner.js');
-    process.stdout.write(`${e2bBanner(url, config.apiKey !== undefined)}\n`);
-    process.stdout.write(`console: ${url}/ui/\n`);
+    process.stdout.write(
+      serverBanner(
+        `sandpool worker ${config.workerId} listening on ${url}`,
+        url,
+        config.apiKey !== undefined,
+      ),
+    );
 
     stopOnSignals(() => worker.close(), 'removing sandboxes');
   });

@@ -123,7 +123,9 @@ export class KernelBridgeClient {
     }, call.timeoutMs);
     call.signal?.addEventListener('abort', close, { once: true });
     try {
-      tunnel.end(JSON.stringify(call.request));
+      // A newline ends the request; our side stays open, so closing it tells the bridge that
+      // the call was given up (it then interrupts the cell).
+      tunnel.write(`${JSON.stringify(call.request)}\n`);
       // Reading by iteration holds the bridge back while onLine waits (backpressure).
       for await (const chunk of tunnel) {
         await answer.push(chunk as Buffer);
