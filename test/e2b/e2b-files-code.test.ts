@@ -66,6 +66,19 @@ describe('E2B files and code interpreter on a worker', () => {
     assert.equal(await sandbox.files.read('octet.txt'), 'raw body');
   });
 
+  test('E2B’s absolute home paths (/home/user) work for files, commands and listings', async () => {
+    const written = await sandbox.files.write('/home/user/e2b-home.txt', 'at home');
+    assert.equal(written.path, '/home/sandboxuser/e2b-home.txt');
+    assert.equal(await sandbox.files.read('/home/user/e2b-home.txt'), 'at home');
+    const run = await sandbox.commands.run('cat /home/user/e2b-home.txt; echo; pwd -P', {
+      cwd: '/home/user',
+    });
+    assert.equal(run.stdout, 'at home\n/home/sandboxuser\n');
+    const listed = await sandbox.files.list('/home/user');
+    assert.ok(listed.some((entry) => entry.name === 'e2b-home.txt'));
+    assert.equal(await sandbox.files.exists('/home/user/e2b-home.txt'), true);
+  });
+
   test('errors map to the SDK’s classes; uploads are capped and path-checked', async () => {
     await assert.rejects(sandbox.files.read('missing.txt'), FileNotFoundError);
     await assert.rejects(sandbox.files.write('/etc/passwd', 'x'), InvalidArgumentError);

@@ -35,3 +35,11 @@ test('a root itself can be refused', () => {
   assert.throws(() => resolveSandboxPath('/tmp', { allowRoot: false }), /root of the sandbox/);
   assert.equal(resolveSandboxPath('/tmp/x', { allowRoot: false }), '/tmp/x');
 });
+
+test('E2B’s home /home/user is the sandbox’s home; lookalikes are not', () => {
+  assert.equal(resolveSandboxPath('/home/user'), '/home/sandboxuser');
+  assert.equal(resolveSandboxPath('/home/user/'), '/home/sandboxuser');
+  assert.equal(resolveSandboxPath('/home/user/a/../b.txt'), '/home/sandboxuser/b.txt');
+  assert.throws(() => resolveSandboxPath('/home/username/x'), /outside the sandbox/);
+  assert.throws(() => resolveSandboxPath('/home/user/../../etc/passwd'), /outside the sandbox/);
+});

@@ -5,6 +5,11 @@
 
 /** The sandbox user's home: a tmpfs, the working directory of every exec. */
 export const SANDBOX_HOME = '/home/sandboxuser';
+/**
+ * E2B's home, a symlink to the sandbox's in every image (the foundation makes it), so scripts
+ * written for E2B find their absolute paths; file routes read it as the home.
+ */
+export const E2B_HOME_ALIAS = '/home/user';
 /** The sandbox's /tmp: a tmpfs. */
 export const SANDBOX_TMP = '/tmp';
 /** The only places a sandbox can write: its tmpfs home and /tmp. */
