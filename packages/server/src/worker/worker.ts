@@ -288,14 +288,12 @@ export class Worker {
         ...(registration ? { registered: registration.registered } : {}),
         templates: pools.views(),
       };
-      try {
-        await runtime.ping();
-      } catch (error) {
-        return {
-          status: 'unhealthy',
-          reason: error instanceof Error ? error.message : String(error),
-          ...report,
-        };
+      // The monitor's own check, now: /health and the refusal of new sessions never disagree
+      // (a fresh ping of its own let /health say "down" while creates still took a dead container).
+      await monitor.check();
+      const engineDown = monitor.refusal();
+      if (engineDown !== undefined) {
+        return { status: 'unhealthy', reason: engineDown.message, ...report };
       }
       if (pools.served.length === 0) {
         return {
