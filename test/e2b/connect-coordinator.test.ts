@@ -1,5 +1,4 @@
 import { after, before, describe, test } from 'node:test';
-import { readdir } from 'node:fs/promises';
 import assert from 'node:assert/strict';
 import {
   CommandExitError,
@@ -8,54 +7,31 @@ import {
   Sandbox,
   type FilesystemEvent,
 } from 'e2b';
-import { loadCoordinatorConfig } from '../../packages/server/src/config/coordinator-config.js';
-import { Coordinator } from '../../packages/server/src/coordinator/coordinator.js';
-import { docker } from '../support/docker.js';
-import { TestRedis } from '../support/redis-server.js';
-import { startWorker, type TestWorker } from '../support/worker-harness.js';
-import { useE2bServer, eventually } from './e2b-env.js';
+import { startCluster, type TestCluster } from '../support/cluster-harness.js';
+import {
+  agentDescriptorCount,
+  eventually,
+  openWatchesAndFollowers,
+  useE2bServer,
+} from './e2b-env.js';
 
 // envd's Connect services through a coordinator (which proxies the E2B sandbox scope to the
 // owning worker, streaming), driven by the published `e2b` SDK configured by its three variables.
 
 describe('E2B commands, PTY and files through a coordinator', { timeout: 90_000 }, () => {
-  let redis: TestRedis;
-  let worker: TestWorker;
-  let coordinator: Coordinator;
+  let cluster: TestCluster;
   let sandbox: Sandbox;
   const apiKey = 'e2b-connect-coordinator-test-key';
 
   before(async () => {
-    redis = await TestRedis.start();
-    worker = await startWorker({
-      poolSize: 1,
-      apiKey,
-      redisUrl: redis.url,
-      heartbeatIntervalMs: 500,
-    });
-    coordinator = await Coordinator.create({
-      ...loadCoordinatorConfig({}, {}),
-      port: 0,
-      apiKey,
-      redisUrl: redis.url,
-      logLevel: process.env.SANDPOOL_TEST_LOG_LEVEL ?? 'silent',
-    });
-    const url = await coordinator.listen();
-    await eventually(async () => {
-      const health = (await (await fetch(`${url}/health`)).json()) as {
-        workers?: { healthy: boolean }[];
-      };
-      return (health.workers ?? []).some((w) => w.healthy);
-    }, 'the worker registered');
-    useE2bServer(url, apiKey);
+    cluster = await startCluster({ poolSize: 1 }, apiKey);
+    useE2bServer(cluster.url, apiKey);
     sandbox = await Sandbox.create({ timeoutMs: 120_000 });
   });
 
   after(async () => {
     await sandbox?.kill().catch(() => undefined);
-    await coordinator?.close();
-    await worker?.close();
-    await redis?.stop();
+    await cluster?.close();
   });
 
   test('commands: foreground, stdin, a failure, background with connect and kill', async () => {
@@ -124,25 +100,12 @@ describe('E2B commands, PTY and files through a coordinator', { timeout: 90_000 
   });
 
   test('watches and followers dropped at the coordinator end on the worker too', async () => {
-    const session = worker.worker.sessions.get(sandbox.sandboxId);
-    const hostPid = (await docker('inspect', '-f', '{{.State.Pid}}', session.sandbox.id)).trim();
-    const agentFds = async () => (await readdir(`/proc/${hostPid}/fd`)).length;
-    await sandbox.files.makeDir('dropped');
-    const ticker = await sandbox.commands.run('while :; do echo tick; sleep 0.05; done', {
-      background: true,
-      timeoutMs: 0,
-    });
-    await ticker.disconnect();
+    const agentFds = await agentDescriptorCount(cluster.worker, sandbox.sandboxId);
+    const { ticker, open } = await openWatchesAndFollowers(sandbox, 'dropped', 4);
     const fdsBefore = await agentFds();
-    const watches = [];
-    const followers = [];
-    for (let i = 0; i < 4; i++) {
-      watches.push(await sandbox.files.watchDir('dropped', () => undefined));
-      followers.push(await sandbox.commands.connect(ticker.pid, { onStdout: () => undefined }));
-    }
+    const drop = await open();
     assert.ok((await agentFds()) >= fdsBefore + 4, 'each watch holds an inotify descriptor');
-    for (const watch of watches) await watch.stop();
-    for (const follower of followers) await follower.disconnect();
+    await drop();
     await eventually(async () => (await agentFds()) <= fdsBefore, 'the agent closed every watch');
     assert.equal(await sandbox.commands.kill(ticker.pid), true);
   });

@@ -1,6 +1,5 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
 import {
   FileNotFoundError,
   FileType,
@@ -9,9 +8,13 @@ import {
   Sandbox,
   type FilesystemEvent,
 } from 'e2b';
-import { docker } from '../support/docker.js';
 import { startWorker, type TestWorker } from '../support/worker-harness.js';
-import { useE2bServer, eventually } from './e2b-env.js';
+import {
+  agentDescriptorCount,
+  eventually,
+  openWatchesAndFollowers,
+  useE2bServer,
+} from './e2b-env.js';
 
 // envd's filesystem API (Connect, JSON) on a real worker, driven by the published `e2b` SDK,
 // unmodified; the polled-watcher RPCs, which the SDK does not call, as plain Connect unary JSON.
@@ -189,32 +192,19 @@ describe('E2B files through envd Connect on a worker', { timeout: 90_000 }, () =
   });
 
   test('clients that drop watch and output streams leave nothing behind', async () => {
-    const session = worker.worker.sessions.get(sandbox.sandboxId);
-    const hostPid = (await docker('inspect', '-f', '{{.State.Pid}}', session.sandbox.id)).trim();
-    const agentFds = async () => (await readdir(`/proc/${hostPid}/fd`)).length;
+    const agentFds = await agentDescriptorCount(worker, sandbox.sandboxId);
     const connections = () =>
       new Promise<number>((resolve, reject) =>
         worker.worker.app.server.getConnections((error, count) =>
           error ? reject(error) : resolve(count),
         ),
       );
-    await sandbox.files.makeDir('dropped');
-    const ticker = await sandbox.commands.run('while :; do echo tick; sleep 0.05; done', {
-      background: true,
-      timeoutMs: 0,
-    });
-    await ticker.disconnect();
+    const { ticker, open } = await openWatchesAndFollowers(sandbox, 'dropped', 8);
     const fdsBefore = await agentFds();
-    const watches = [];
-    const followers = [];
-    for (let i = 0; i < 8; i++) {
-      watches.push(await sandbox.files.watchDir('dropped', () => undefined));
-      followers.push(await sandbox.commands.connect(ticker.pid, { onStdout: () => undefined }));
-    }
+    const drop = await open();
     assert.ok((await agentFds()) >= fdsBefore + 8, 'each watch holds an inotify descriptor');
     const connectionsOpen = await connections();
-    for (const watch of watches) await watch.stop();
-    for (const follower of followers) await follower.disconnect();
+    await drop();
     await eventually(async () => (await agentFds()) <= fdsBefore, 'the agent closed every watch');
     await eventually(
       async () => (await connections()) <= connectionsOpen - 16,

@@ -2,12 +2,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Sandbox as CodeSandbox } from '@e2b/code-interpreter';
 import { AuthenticationError, FileNotFoundError, Sandbox, SandboxNotFoundError } from 'e2b';
-import { loadCoordinatorConfig } from '../../packages/server/src/config/coordinator-config.js';
-import { Coordinator } from '../../packages/server/src/coordinator/coordinator.js';
 import { codeInterpreterImage } from '../support/code-image.js';
 import { containersOf } from '../support/docker.js';
-import { TestRedis } from '../support/redis-server.js';
-import { startWorker, type TestWorker } from '../support/worker-harness.js';
+import { startCluster, type TestCluster } from '../support/cluster-harness.js';
 import { useE2bServer } from './e2b-env.js';
 
 // E2B's faces through a coordinator (Redis, a worker behind it): the control plane placed and
@@ -16,49 +13,22 @@ import { useE2bServer } from './e2b-env.js';
 
 const API_KEY = 'e2b-coordinator-test-key';
 
-async function eventually<T>(check: () => Promise<T | undefined>, what: string): Promise<T> {
-  for (let i = 0; i < 150; i++) {
-    const value = await check();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${what}: not within 15 s`);
-}
-
 describe('E2B through a coordinator', () => {
-  let redis: TestRedis;
-  let worker: TestWorker;
-  let coordinator: Coordinator;
+  let cluster: TestCluster;
   let url: string;
 
   before(async () => {
-    redis = await TestRedis.start();
-    worker = await startWorker({
-      templates: `base=1,code-interpreter=1@${await codeInterpreterImage()}`,
-      redisUrl: redis.url,
-      heartbeatIntervalMs: 500,
-      apiKey: API_KEY,
-    });
-    coordinator = await Coordinator.create({
-      ...loadCoordinatorConfig({}, {}),
-      port: 0,
-      redisUrl: redis.url,
-      logLevel: 'silent',
-      apiKey: API_KEY,
-    });
-    url = await coordinator.listen();
-    await eventually(async () => {
-      const health = (await (await fetch(`${url}/health`)).json()) as { workers?: unknown[] };
-      return (health.workers?.length ?? 0) > 0 ? true : undefined;
-    }, 'the worker registers');
+    cluster = await startCluster(
+      { templates: `base=1,code-interpreter=1@${await codeInterpreterImage()}` },
+      API_KEY,
+    );
+    url = cluster.url;
     useE2bServer(url, API_KEY);
   });
 
   after(async () => {
-    await coordinator?.close();
-    await worker?.close();
-    await redis?.stop();
-    assert.deepEqual(await containersOf(worker.workerId), []);
+    await cluster?.close();
+    assert.deepEqual(await containersOf(cluster.worker.workerId), []);
   });
 
   test('control plane: create, getInfo, list, setTimeout, connect, kill', async () => {

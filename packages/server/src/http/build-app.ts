@@ -10,7 +10,7 @@ import { processRoutes } from './routes/process-routes.js';
 import { mcpRoutes } from '../mcp/mcp-routes.js';
 import { ServiceSandboxSource } from '../mcp/service-sandbox-source.js';
 import type { SessionManager } from '../sessions/session-manager.js';
-import { createBearerCheck } from './auth.js';
+import { installApiKeyCheck } from './api-key-hook.js';
 import { installErrorHandling } from './error-handler.js';
 import {
   HostOriginGuard,
@@ -19,7 +19,7 @@ import {
 } from './host-origin-guard.js';
 import { installJsonBodies } from './json-bodies.js';
 import { closeRefusedUpgrades } from './websocket-upgrades.js';
-import { isDocumentationRoute, registerOpenApi } from './openapi.js';
+import { registerOpenApi } from './openapi.js';
 import { codeRoutes } from './routes/code-routes.js';
 import { execRoutes } from './routes/exec-routes.js';
 import { fileRoutes } from './routes/file-routes.js';
@@ -30,10 +30,9 @@ import type { TemplateView } from '../templates/template-pools.js';
 import { networkRoutes } from './routes/network-routes.js';
 import type { PortService } from '../ports/port-service.js';
 import { installPreviewHosts, portRoutes } from './routes/port-routes.js';
-import { consoleAssetsDir, consoleRoutes, isConsoleRoute } from './routes/console-routes.js';
-import { authorizationOf } from './websocket-bearer.js';
+import { consoleAssetsDir, consoleRoutes } from './routes/console-routes.js';
 import type { EgressService } from '../network/egress-service.js';
-import { isE2bPath, registerE2bFace } from '../e2b/e2b-face.js';
+import { registerE2bFace } from '../e2b/e2b-face.js';
 import { WorkerControlBackend } from '../e2b/worker-control-backend.js';
 import type { E2bResources } from '../e2b/e2b-sandbox-view.js';
 
@@ -68,9 +67,6 @@ export interface FaceSettings extends HostOriginSettings {
   previewDomain?: string;
 }
 
-/** Routes that answer without a key, so probes and load balancers need no secret. */
-const PUBLIC_ROUTES = new Set(['/health']);
-
 /** Builds the worker's HTTP application. It never listens: the server (or a test) does. */
 export async function buildApp(services: AppServices): Promise<FastifyInstance> {
   const app = Fastify({
@@ -91,22 +87,7 @@ export async function buildApp(services: AppServices): Promise<FastifyInstance> 
 
   installJsonBodies(app);
 
-  if (services.apiKey !== undefined) {
-    const check = createBearerCheck(services.apiKey);
-    app.addHook('onRequest', async (request) => {
-      const url = request.routeOptions.url ?? '';
-      // The E2B face checks its own credentials (X-API-KEY, the sandbox's access token); the
-      // console's static files need none (the page asks for the key before it calls the API).
-      const open =
-        PUBLIC_ROUTES.has(url) ||
-        isDocumentationRoute(url) ||
-        isConsoleRoute(url) ||
-        isE2bPath(request.url);
-      if (!open) {
-        check(authorizationOf(request));
-      }
-    });
-  }
+  if (services.apiKey !== undefined) installApiKeyCheck(app, services.apiKey);
 
   app.addHook('onResponse', async (request, reply) => {
     request.log.debug(

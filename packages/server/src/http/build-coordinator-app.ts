@@ -1,12 +1,11 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Registry } from 'prom-client';
-import { createBearerCheck } from './auth.js';
+import { installApiKeyCheck } from './api-key-hook.js';
 import type { FaceSettings } from './build-app.js';
 import { installErrorHandling } from './error-handler.js';
 import { HostOriginGuard, installHostOriginGuard } from './host-origin-guard.js';
 import { closeRefusedUpgrades } from './websocket-upgrades.js';
-import { isDocumentationRoute } from './openapi.js';
 import { mcpRoutes } from '../mcp/mcp-routes.js';
 import { coordinatorRoutes, type CoordinatorRouteOptions } from './routes/coordinator-routes.js';
 import { coordinatorPtyProxy } from './routes/coordinator-process-routes.js';
@@ -15,10 +14,9 @@ import {
   installCoordinatorPreviewHosts,
 } from './routes/coordinator-port-routes.js';
 import { serviceRoutes, type HealthReport } from './routes/service-routes.js';
-import { isE2bPath, registerCoordinatorE2bFace } from '../e2b/e2b-face.js';
+import { registerCoordinatorE2bFace } from '../e2b/e2b-face.js';
 import type { WorkerDirectory } from '../coordinator/worker-directory.js';
-import { consoleAssetsDir, consoleRoutes, isConsoleRoute } from './routes/console-routes.js';
-import { authorizationOf } from './websocket-bearer.js';
+import { consoleAssetsDir, consoleRoutes } from './routes/console-routes.js';
 
 export interface CoordinatorAppServices extends CoordinatorRouteOptions {
   health: () => Promise<HealthReport>;
@@ -30,9 +28,6 @@ export interface CoordinatorAppServices extends CoordinatorRouteOptions {
   /** The E2B face (`/e2b`, docs/e2b.md); left out without it. */
   e2b?: { directory: WorkerDirectory };
 }
-
-/** Routes that answer without a key, as on a worker. */
-const PUBLIC_ROUTES = new Set(['/health']);
 
 /** Builds the coordinator's HTTP application (the worker's API, proxied). It never listens. */
 export async function buildCoordinatorApp(
@@ -57,20 +52,7 @@ export async function buildCoordinatorApp(
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
 
-  if (services.apiKey !== undefined) {
-    const check = createBearerCheck(services.apiKey);
-    app.addHook('onRequest', async (request) => {
-      const url = request.routeOptions.url ?? '';
-      // The E2B face checks its own credentials (X-API-KEY; workers check sandbox tokens); the
-      // console's static files need none.
-      const open =
-        PUBLIC_ROUTES.has(url) ||
-        isDocumentationRoute(url) ||
-        isConsoleRoute(url) ||
-        isE2bPath(request.url);
-      if (!open) check(authorizationOf(request));
-    });
-  }
+  if (services.apiKey !== undefined) installApiKeyCheck(app, services.apiKey);
 
   await app.register(coordinatorRoutes, services);
   await app.register(coordinatorPtyProxy, services);
